@@ -1,0 +1,75 @@
+//! The Rust side of the mime bridge: calls the procs of `tcl/bridge.tcl` (public mime API
+//! only) and turns their results into plain Rust values.
+
+use crate::message::{AddressParser, Mailbox};
+use crate::tcl::{Interp, Obj, TclError};
+
+/// The Tcl procs, evaluated into each interpreter by `Smtp_Init`.
+pub const SCRIPT: &str = include_str!("../tcl/bridge.tcl");
+
+/// What a message needs from the interpreter's surroundings.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub hostname: String,
+    pub user: String,
+    /// A Date value for now, in mime's RFC 5322 format.
+    pub date: String,
+    /// A fresh Message-ID value (`<...@host>`).
+    pub message_id: String,
+}
+
+/// A rendered mime token.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The message bytes as mime renders them for transmission.
+    pub bytes: Vec<u8>,
+    /// The token's own header fields (name, value), for injection checks.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Calls into one interpreter's bridge procs.
+pub struct Bridge<'a, 'i> {
+    interp: &'a Interp<'i>,
+}
+
+impl<'a, 'i> Bridge<'a, 'i> {
+    pub fn new(interp: &'a Interp<'i>) -> Self {
+        Bridge { interp }
+    }
+
+    fn call(&self, proc_name: &str, args: &[Obj]) -> Result<Vec<Obj>, TclError> {
+        let mut words = vec![self.interp.new_string(proc_name)];
+        words.extend_from_slice(args);
+        let result = self.interp.eval_global(&words)?;
+        self.interp.list_elements(&result)
+    }
+
+    pub fn context(&self) -> Result<Context, TclError> {
+        let words = self.call("::smtp::bridge::context", &[])?;
+        let text = |i: usize| words.get(i).map(Obj::text).unwrap_or_default();
+        Ok(Context { hostname: text(0), user: text(1), date: text(2), message_id: text(3) })
+    }
+
+    /// Renders `token`; fails with `invalid mime token "X"` for anything else.
+    pub fn render(&self, token: &Obj) -> Result<Rendered, TclError> {
+        let words = self.call("::smtp::bridge::message", std::slice::from_ref(token))?;
+        let (Some(message), Some(fields)) = (words.first(), words.get(1)) else {
+            return Err(TclError::new("mime bridge returned a malformed result", &["SMTP", "INTERNAL", "BRIDGE"]));
+        };
+        let flat = self.interp.list_elements(fields)?;
+        let fields = flat.chunks(2).map(|p| (text_at(p, 0), text_at(p, 1))).collect();
+        Ok(Rendered { bytes: message.bytes(), fields })
+    }
+}
+
+fn text_at(words: &[Obj], i: usize) -> String {
+    words.get(i).map(Obj::text).unwrap_or_default()
+}
+
+impl AddressParser for Bridge<'_, '_> {
+    fn parse(&mut self, text: &str) -> Result<Vec<Mailbox>, String> {
+        let arg = self.interp.new_string(text);
+        let flat = self.call("::smtp::bridge::parseaddress", &[arg]).map_err(|e| e.message)?;
+        Ok(flat.chunks(2).map(|p| Mailbox { address: text_at(p, 0), error: text_at(p, 1) }).collect())
+    }
+}

@@ -1,0 +1,217 @@
+//! The options of `::smtp::sendmessage`, parsed as tcllib smtp 1.5.1 does (reference §2):
+//! names exact and case-sensitive, left to right, the last value wins except for the
+//! accumulating `-header`, tcllib's messages for its errors. Values tcllib mishandles are
+//! refused here with a clear message, before anything touches the network.
+
+use crate::client::Server;
+use crate::message::{self, HeaderOption};
+use crate::tcl::{Interp, Obj, TclError};
+
+/// The options, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub atleastone: bool,
+    pub debug: bool,
+    pub queue: bool,
+    pub tlsimport: bool,
+    /// The wait for the end-of-data reply, in seconds.
+    pub maxsecs: u64,
+    /// `-timeout`: a cap on every network wait, in seconds.
+    pub timeout: Option<u64>,
+    pub headers: Vec<HeaderOption>,
+    /// `None` when `-originator` was not given; `Some("")` asks for `MAIL FROM:<>`.
+    pub originator: Option<String>,
+    pub recipients: String,
+    /// In order, empty entries already dropped with their ports.
+    pub servers: Vec<Server>,
+    /// The `-servers` value is exactly `localhost` (tcllib's rule for the default `-client`).
+    pub servers_is_localhost: bool,
+    pub client: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            atleastone: false,
+            debug: false,
+            queue: false,
+            tlsimport: false,
+            maxsecs: 120,
+            timeout: None,
+            headers: Vec::new(),
+            originator: None,
+            recipients: String::new(),
+            servers: vec![Server { host: "localhost".into(), port: 25 }],
+            servers_is_localhost: true,
+            client: None,
+        }
+    }
+}
+
+fn value_error(message: String, option: &str) -> TclError {
+    TclError { message, errorcode: ["SMTP", "OPTION", "VALUE", option].iter().map(|s| s.to_string()).collect() }
+}
+
+/// Parses the words after the token.
+pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
+    if words.len() % 2 != 0 {
+        let list = interp.new_list(words).text();
+        return Err(TclError::new(
+            format!("Each option must have a value!  Invalid option list: {list}"),
+            &["SMTP", "OPTION", "NOVALUE"],
+        ));
+    }
+    let mut o = Options::default();
+    let mut servers: Option<Obj> = None;
+    let mut ports: Option<Obj> = None;
+    for pair in words.chunks(2) {
+        let [name, value] = pair else { continue };
+        let name = name.text();
+        match name.as_str() {
+            "-atleastone" => o.atleastone = boolean(value)?,
+            "-debug" => o.debug = boolean(value)?,
+            "-queue" => o.queue = boolean(value)?,
+            "-tlsimport" => o.tlsimport = boolean(value)?,
+            // TLS and AUTH are not in this build yet (they have their own issues). Their
+            // options are checked now, so a script with a bad value fails early, and are
+            // otherwise ignored, as tcllib ignores them without its tls and SASL packages.
+            "-usetls" => drop(boolean(value)?),
+            "-tlspolicy" => drop(interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?),
+            "-username" => drop(line(value, "-username")?),
+            "-password" => {}
+            "-maxsecs" => o.maxsecs = seconds(value, "-maxsecs")?,
+            "-timeout" => o.timeout = Some(seconds(value, "-timeout")?),
+            "-header" => add_header(interp, &mut o.headers, value)?,
+            "-originator" => o.originator = Some(line(value, "-originator")?),
+            "-recipients" => o.recipients = line(value, "-recipients")?,
+            "-servers" => servers = Some(value.clone()),
+            "-ports" => ports = Some(value.clone()),
+            "-client" => o.client = Some(client_name(value)?),
+            _ => {
+                return Err(TclError {
+                    message: format!("unknown option {name}"),
+                    errorcode: vec!["SMTP".into(), "OPTION".into(), "UNKNOWN".into(), name],
+                })
+            }
+        }
+    }
+    if let Some(servers) = servers {
+        o.servers_is_localhost = servers.text() == "localhost";
+        o.servers = server_list(interp, &servers, ports.as_ref())?;
+    } else if let Some(ports) = ports {
+        let localhost = interp.new_string("localhost");
+        o.servers = server_list(interp, &localhost, Some(&ports))?;
+    }
+    Ok(o)
+}
+
+/// tcllib's booleans: exactly `0 false no off 1 true yes on`, any case.
+fn boolean(value: &Obj) -> Result<bool, TclError> {
+    let text = value.text();
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(TclError::new(format!("unknown boolean value: {text}"), &["SMTP", "OPTION", "BOOLEAN"])),
+    }
+}
+
+/// A whole number of seconds, at least 1 (tcllib silently misreads 0, 1.5 and `abc`).
+fn seconds(value: &Obj, option: &str) -> Result<u64, TclError> {
+    let text = value.text();
+    match text.trim().parse::<u64>() {
+        Ok(n) if n > 0 && text.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(value_error(
+            format!("{option} must be a whole number of seconds greater than 0, not \"{text}\""),
+            option,
+        )),
+    }
+}
+
+/// A value that goes into a command or header line: no CR, LF or NUL.
+fn line(value: &Obj, option: &str) -> Result<String, TclError> {
+    let text = value.text();
+    if message::has_line_break_or_nul(&text) {
+        let err = message::Error::LineBreak { what: option.to_string(), value: text };
+        return Err(TclError::new(err.to_string(), &["SMTP", "INJECTION", option]));
+    }
+    Ok(text)
+}
+
+fn client_name(value: &Obj) -> Result<String, TclError> {
+    let name = line(value, "-client")?;
+    if name.is_empty() || name.contains([' ', '\t']) {
+        return Err(value_error(format!("-client must be a host name without spaces, not \"{name}\""), "-client"));
+    }
+    Ok(name)
+}
+
+/// `-header {key value}`: tcllib's shape and reserved-name rules, plus a valid field name
+/// and a value that cannot start a new header line.
+fn add_header(interp: &Interp<'_>, headers: &mut Vec<HeaderOption>, value: &Obj) -> Result<(), TclError> {
+    let shape_error = || {
+        TclError::new(format!("-header expects a key and a value, not {}", value.text()), &["SMTP", "OPTION", "HEADER"])
+    };
+    let pair = interp.list_elements(value).map_err(|_| shape_error())?;
+    let [key, field_value] = pair.as_slice() else { return Err(shape_error()) };
+    let (key, field_value) = (key.text(), field_value.text());
+    let lower = key.to_ascii_lowercase();
+    if ["content-type", "content-transfer-encoding", "content-md5", "mime-version"].contains(&lower.as_str()) {
+        return Err(TclError::new(
+            "Content-Type, Content-Transfer-Encoding, Content-MD5, and MIME-Version cannot be user-specified.",
+            &["SMTP", "OPTION", "HEADER", "RESERVED"],
+        ));
+    }
+    message::check_field_name(&key).map_err(|e| TclError::new(e.to_string(), &["SMTP", "HEADER", "NAME"]))?;
+    if message::has_line_break_or_nul(&field_value) {
+        let err = message::Error::LineBreak { what: format!("-header {key}"), value: field_value };
+        return Err(TclError::new(err.to_string(), &["SMTP", "INJECTION", "-header"]));
+    }
+    match headers.iter_mut().find(|h| h.name.eq_ignore_ascii_case(&key)) {
+        Some(h) => h.values.push(field_value),
+        None => headers.push(HeaderOption { name: key, values: vec![field_value] }),
+    }
+    Ok(())
+}
+
+/// `-servers` and `-ports` in tandem (reference §4.1): an empty server is skipped with its
+/// port, a missing or empty port means 25, extra ports are ignored.
+fn server_list(interp: &Interp<'_>, servers: &Obj, ports: Option<&Obj>) -> Result<Vec<Server>, TclError> {
+    let hosts = interp.list_elements(servers).map_err(|e| value_error(e.message, "-servers"))?;
+    let ports = match ports {
+        Some(p) => interp.list_elements(p).map_err(|e| value_error(e.message, "-ports"))?,
+        None => Vec::new(),
+    };
+    let mut list = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let host = host.text();
+        if host.is_empty() {
+            continue;
+        }
+        if message::has_line_break_or_nul(&host) || host.contains([' ', '\t']) {
+            return Err(value_error(format!("invalid server name \"{host}\""), "-servers"));
+        }
+        let port = ports.get(i).map(Obj::text).unwrap_or_default();
+        list.push(Server { host, port: port_number(&port)? });
+    }
+    if list.is_empty() {
+        return Err(value_error("no server to send to: -servers is empty".into(), "-servers"));
+    }
+    Ok(list)
+}
+
+/// A port number, or one of the SMTP service names.
+fn port_number(text: &str) -> Result<u16, TclError> {
+    match text {
+        "" | "smtp" => return Ok(25),
+        "submission" => return Ok(587),
+        "submissions" | "smtps" | "urd" => return Ok(465),
+        _ => {}
+    }
+    match text.parse::<u16>() {
+        Ok(n) if n > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(value_error(
+            format!("bad port \"{text}\": must be a number from 1 to 65535, or smtp, submission or submissions"),
+            "-ports",
+        )),
+    }
+}

@@ -1,0 +1,68 @@
+//! Turns results and errors of the lower layers into Tcl results and `-errorcode` lists.
+
+use crate::client::{self, Server};
+use crate::message;
+use crate::smtp::{Failure, FailureKind, Refusal, Step};
+use crate::tcl::{Interp, Obj, TclError};
+
+/// The result of a send: a list of `{address code diagnostic}`, one per refused
+/// recipient (an empty list, i.e. `""`, when every recipient was accepted).
+pub fn refusals(interp: &Interp<'_>, refused: &[Refusal]) -> Obj {
+    let items: Vec<Obj> = refused
+        .iter()
+        .map(|r| {
+            interp.new_list(&[
+                interp.new_string(&r.address),
+                interp.new_int(i64::from(r.reply.code)),
+                interp.new_string(r.reply.text()),
+            ])
+        })
+        .collect();
+    interp.new_list(&items)
+}
+
+pub fn message_error(e: message::Error) -> TclError {
+    let mut code = vec!["SMTP".to_string()];
+    code.extend(e.code_words().iter().map(|w| w.to_string()));
+    TclError { message: e.to_string(), errorcode: code }
+}
+
+pub fn send_error(e: client::Error) -> TclError {
+    match e {
+        client::Error::NoServer(failures) => {
+            let each: Vec<String> = failures.iter().map(|(server, f)| format!("{server}: {f}")).collect();
+            let mut code = vec!["SMTP".to_string(), "SERVERS".to_string()];
+            if let Some((_, last)) = failures.last() {
+                code.extend(failure_code(last));
+            }
+            TclError { message: format!("no server accepted the message: {}", each.join("; ")), errorcode: code }
+        }
+        client::Error::Transaction { server, failure } => transaction_error(&server, &failure),
+        client::Error::Invalid(why) => TclError::new(why, &["SMTP", "INTERNAL", "INVALID"]),
+    }
+}
+
+fn transaction_error(server: &Server, failure: &Failure) -> TclError {
+    let mut message = format!("{server}: {failure}");
+    let unknown = failure.step == Step::EndOfData && !matches!(failure.kind, FailureKind::Reply(_));
+    if unknown {
+        message.push_str(" (the message may or may not have been delivered)");
+    }
+    let mut code = vec!["SMTP".to_string()];
+    code.extend(failure_code(failure));
+    TclError { message, errorcode: code }
+}
+
+/// `REPLY 553 MAIL`, `TIMEOUT ENDOFDATA`, `CLOSED RCPT`, `IO CONNECT`, `PROTOCOL EHLO`,
+/// `SIZE 2000 1000`: what happened first, so `SMTP REPLY 5*` matches every refusal.
+fn failure_code(f: &Failure) -> Vec<String> {
+    let step = f.step.code_word().to_string();
+    match &f.kind {
+        FailureKind::Reply(r) => vec!["REPLY".into(), r.code.to_string(), step],
+        FailureKind::Timeout(_) => vec!["TIMEOUT".into(), step],
+        FailureKind::Closed => vec!["CLOSED".into(), step],
+        FailureKind::Io(_) => vec!["IO".into(), step],
+        FailureKind::Protocol(_) => vec!["PROTOCOL".into(), step],
+        FailureKind::TooBig { size, limit } => vec!["SIZE".into(), size.to_string(), limit.to_string()],
+    }
+}

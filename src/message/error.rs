@@ -1,0 +1,64 @@
+//! Errors of the message layer. Messages keep tcllib smtp's wording where scripts may
+//! match on them.
+
+use std::fmt;
+
+/// Why the envelope or the header block cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An address list did not parse: `error in <who>: <detail>`.
+    Address { who: String, detail: String },
+    /// The originator holds several mailboxes: `too many mailboxes in <who>: <value>`.
+    TooManyMailboxes { who: String, value: String },
+    /// No `-recipients` and no To header: `need -header "To ..."`.
+    NeedTo { resent: bool },
+    /// The address lists gave no address at all (tcllib silently sends nothing).
+    NoRecipients { who: String },
+    /// CR, LF or NUL where it could inject a command or a header line.
+    LineBreak { what: String, value: String },
+    /// A header name that is not a valid field name.
+    FieldName(String),
+    /// A once-only field given several times with `-header`.
+    DuplicateField(String),
+    /// The address parser (mime) itself failed.
+    Parser(String),
+}
+
+impl Error {
+    /// The `-errorcode` list after `SMTP`.
+    pub fn code_words(&self) -> &'static [&'static str] {
+        match self {
+            Error::Address { .. } => &["ADDRESS", "SYNTAX"],
+            Error::TooManyMailboxes { .. } => &["ADDRESS", "MULTIPLE"],
+            Error::NeedTo { .. } => &["ENVELOPE", "NOTO"],
+            Error::NoRecipients { .. } => &["ENVELOPE", "NORECIPIENT"],
+            Error::LineBreak { .. } => &["INJECTION"],
+            Error::FieldName(_) => &["HEADER", "NAME"],
+            Error::DuplicateField(_) => &["HEADER", "DUPLICATE"],
+            Error::Parser(_) => &["ADDRESS", "PARSER"],
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Address { who, detail } => write!(f, "error in {who}: {detail}"),
+            Error::TooManyMailboxes { who, value } => write!(f, "too many mailboxes in {who}: {value}"),
+            Error::NeedTo { resent: false } => f.write_str("need -header \"To ...\""),
+            Error::NeedTo { resent: true } => f.write_str("need -header \"Resent-To ...\""),
+            Error::NoRecipients { who } => write!(f, "no recipients: {who} holds no address, so nothing would be sent"),
+            Error::LineBreak { what, value } => {
+                write!(f, "{what} contains CR, LF or NUL, which could inject commands or headers: {value:?}")
+            }
+            Error::FieldName(name) => {
+                write!(f, "invalid header name {name:?}: must be printable ASCII without ':' or spaces")
+            }
+            Error::DuplicateField(name) => {
+                write!(f, "-header {name} given more than once, but a message has at most one {name} field")
+            }
+            Error::Parser(e) => write!(f, "cannot parse addresses: {e}"),
+        }
+    }
+}

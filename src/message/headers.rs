@@ -1,0 +1,301 @@
+//! The transmitted header block: mime's rendering of the token, edited without touching
+//! the token (design improvements 1 and 10).
+//!
+//! - `-header` fields replace fields of the same name (tcllib appends a duplicate);
+//! - implied fields (From, Sender, Date, Message-ID) are added only when absent;
+//! - Bcc and Dcc are removed, whatever their source;
+//! - a field RFC 5322/2045 allow once appears once (mime writes Content-Transfer-Encoding
+//!   twice for leaf parts).
+//!
+//! New fields go where tcllib's would: after the token's own fields, before the
+//! Content-Type/Content-Transfer-Encoding fields mime writes last.
+
+use super::{Envelope, Error, HeaderOption};
+
+/// Fields a message has at most once (RFC 5322 §3.6, RFC 2045). Resent- fields are
+/// absent on purpose: a message resent twice legitimately has two Resent- blocks.
+const ONCE_ONLY: &[&str] = &[
+    "date",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "subject",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-id",
+    "content-description",
+];
+
+/// Fields holding an address list: several `-header` values join into one field.
+const ADDRESS_LISTS: &[&str] =
+    &["from", "reply-to", "to", "cc", "bcc", "resent-from", "resent-to", "resent-cc", "resent-bcc"];
+
+/// Fields never transmitted: they name hidden recipients.
+const HIDDEN: &[&str] = &["bcc", "dcc", "resent-bcc", "resent-dcc"];
+
+/// The edits to apply to the rendered message's header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderPlan {
+    /// `-header` fields (hidden ones already dropped), in order of first appearance.
+    set: Vec<HeaderOption>,
+    /// Fields added only when the message lacks them, in order.
+    defaults: Vec<(String, String)>,
+}
+
+impl HeaderPlan {
+    /// The plan for `-header` options `headers` and `envelope`, with the Date and
+    /// Message-ID values to use when the message has none.
+    pub fn new(headers: &[HeaderOption], envelope: &Envelope, date: &str, message_id: &str) -> HeaderPlan {
+        let set = headers.iter().filter(|h| !is_in(&h.name, HIDDEN)).cloned().collect();
+        let mut defaults = envelope.implied.clone();
+        defaults.push((envelope.field("Date"), date.to_string()));
+        defaults.push((envelope.field("Message-ID"), message_id.to_string()));
+        HeaderPlan { set, defaults }
+    }
+}
+
+/// One header field: its name and its exact bytes (continuation lines and CRLF included).
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl Field {
+    fn new(name: &str, value: &str) -> Field {
+        Field { name: name.to_string(), bytes: format!("{name}: {value}\r\n").into_bytes() }
+    }
+
+    fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+fn is_in(name: &str, set: &[&str]) -> bool {
+    set.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// Applies `plan` to the header block of `message` and returns the message to transmit.
+pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
+    let (mut fields, body) = split(message);
+    fields.retain(|f| !is_in(&f.name, HIDDEN));
+
+    for option in &plan.set {
+        let new = fields_for(option)?;
+        let replaces = !option.name.to_ascii_lowercase().starts_with("resent-");
+        match fields.iter().position(|f| f.is(&option.name)).filter(|_| replaces) {
+            Some(at) => {
+                fields.retain(|f| !f.is(&option.name));
+                let at = at.min(fields.len());
+                fields.splice(at..at, new);
+            }
+            None => {
+                let at = insertion_point(&fields);
+                fields.splice(at..at, new);
+            }
+        }
+    }
+    for (name, value) in &plan.defaults {
+        if !fields.iter().any(|f| f.is(name)) {
+            let at = insertion_point(&fields);
+            fields.insert(at, Field::new(name, value));
+        }
+    }
+    // Keep the first of each once-only field (mime's second Content-Transfer-Encoding).
+    let mut seen: Vec<String> = Vec::new();
+    fields.retain(|f| {
+        let lower = f.name.to_ascii_lowercase();
+        if !is_in(&lower, ONCE_ONLY) {
+            return true;
+        }
+        if seen.contains(&lower) {
+            return false;
+        }
+        seen.push(lower);
+        true
+    });
+
+    let mut out = Vec::with_capacity(message.len() + 256);
+    for f in &fields {
+        out.extend_from_slice(&f.bytes);
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// The fields one `-header` key produces.
+fn fields_for(option: &HeaderOption) -> Result<Vec<Field>, Error> {
+    let name = option.name.as_str();
+    if option.values.len() > 1 && is_in(name, ADDRESS_LISTS) {
+        return Ok(vec![Field::new(name, &option.values.join(", "))]);
+    }
+    if option.values.len() > 1 && is_in(name, ONCE_ONLY) {
+        return Err(Error::DuplicateField(name.to_string()));
+    }
+    Ok(option.values.iter().map(|v| Field::new(name, v)).collect())
+}
+
+/// Where new fields go: before the Content-Type/Content-Transfer-Encoding fields that mime
+/// renders after the token's own, or at the end.
+fn insertion_point(fields: &[Field]) -> usize {
+    fields.iter().position(|f| f.is("content-type") || f.is("content-transfer-encoding")).unwrap_or(fields.len())
+}
+
+/// Splits a message into its header fields and its body (after the empty line).
+/// Accepts CRLF or bare LF line ends; a line starting with a space or tab continues the
+/// field before it.
+fn split(message: &[u8]) -> (Vec<Field>, &[u8]) {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut rest = message;
+    loop {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => rest.split_at(i + 1),
+            None => (rest, &[][..]),
+        };
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            return (fields, next);
+        }
+        let mut bytes = content.to_vec();
+        bytes.extend_from_slice(b"\r\n");
+        match (content.first(), fields.last_mut()) {
+            (Some(b' ' | b'\t'), Some(last)) => last.bytes.extend_from_slice(&bytes),
+            _ => {
+                let name_end = content.iter().position(|&b| b == b':').unwrap_or(0);
+                let name = String::from_utf8_lossy(content.get(..name_end).unwrap_or_default()).trim().to_string();
+                fields.push(Field { name, bytes });
+            }
+        }
+        if next.is_empty() {
+            return (fields, next);
+        }
+        rest = next;
+    }
+}
+
+/// Checks a `-header` name: printable ASCII without `:` (RFC 5322 ftext).
+pub fn check_field_name(name: &str) -> Result<(), Error> {
+    if super::has_line_break_or_nul(name) {
+        return Err(Error::LineBreak { what: "a -header name".into(), value: name.into() });
+    }
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        return Err(Error::FieldName(name.into()));
+    }
+    Ok(())
+}
+
+/// Checks a header value of the mime token. mime keeps folded values with their line
+/// breaks, so a break followed by a space or tab is a fold; any other CR, LF or NUL
+/// would start a new field.
+pub fn check_message_field(name: &str, value: &str) -> Result<(), Error> {
+    let bytes = value.as_bytes();
+    let folded_at = |i: usize| matches!(bytes.get(i + 1), Some(b' ' | b'\t'));
+    let bad = bytes.iter().enumerate().any(|(i, &b)| match b {
+        0 => true,
+        b'\n' => !folded_at(i),
+        b'\r' => bytes.get(i + 1) != Some(&b'\n') || !folded_at(i + 1),
+        _ => false,
+    });
+    if bad || super::has_line_break_or_nul(name) {
+        return Err(Error::LineBreak { what: format!("header {name} of the mime token"), value: value.into() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIME: &[u8] = b"MIME-Version: 1.0\r\nSubject: Original\r\nContent-ID: <1@vm>\r\n\
+        Content-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain;\r\n              \
+        charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbody\r\n";
+
+    fn plan(set: &[(&str, &[&str])], defaults: &[(&str, &str)]) -> HeaderPlan {
+        HeaderPlan {
+            set: set
+                .iter()
+                .map(|(n, v)| HeaderOption { name: n.to_string(), values: v.iter().map(|s| s.to_string()).collect() })
+                .collect(),
+            defaults: defaults.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn text(b: Vec<u8>) -> String {
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn new_fields_go_before_mimes_content_fields_and_cte_appears_once() {
+        let out = text(rewrite(MIME, &plan(&[("X-Tag", &["a"])], &[("From", "a@b"), ("Date", "D")])).unwrap());
+        assert_eq!(
+            out,
+            "MIME-Version: 1.0\r\nSubject: Original\r\nContent-ID: <1@vm>\r\nX-Tag: a\r\nFrom: a@b\r\nDate: D\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain;\r\n              \
+             charset=\"utf-8\"\r\n\r\nbody\r\n"
+        );
+    }
+
+    #[test]
+    fn header_option_replaces_the_tokens_field_in_place() {
+        let out = text(rewrite(MIME, &plan(&[("subject", &["Override"])], &[])).unwrap());
+        assert!(out.starts_with("MIME-Version: 1.0\r\nsubject: Override\r\nContent-ID"), "{out}");
+        assert!(!out.contains("Original"));
+    }
+
+    #[test]
+    fn defaults_do_not_override_existing_fields() {
+        let msg = b"Date: old\r\nFrom: me@x\r\n\r\nb";
+        let out = text(rewrite(msg, &plan(&[], &[("From", "other@y"), ("Date", "new")])).unwrap());
+        assert_eq!(out, "Date: old\r\nFrom: me@x\r\n\r\nb");
+    }
+
+    #[test]
+    fn bcc_and_dcc_are_never_transmitted() {
+        let msg = b"Bcc: hidden@x\r\nDcc: d@x\r\nTo: a@x\r\n\r\nb";
+        let out = text(rewrite(msg, &plan(&[], &[])).unwrap());
+        assert_eq!(out, "To: a@x\r\n\r\nb");
+    }
+
+    #[test]
+    fn repeated_address_fields_join_and_other_once_only_fields_are_refused() {
+        let out = text(rewrite(b"\r\nb", &plan(&[("To", &["a@x", "b@x"])], &[])).unwrap());
+        assert_eq!(out, "To: a@x, b@x\r\n\r\nb");
+        let err = rewrite(b"\r\nb", &plan(&[("Subject", &["a", "b"])], &[])).unwrap_err();
+        assert_eq!(err, Error::DuplicateField("Subject".into()));
+        let out = text(rewrite(b"\r\nb", &plan(&[("Comments", &["a", "b"])], &[])).unwrap());
+        assert_eq!(out, "Comments: a\r\nComments: b\r\n\r\nb");
+    }
+
+    #[test]
+    fn body_bytes_pass_through_untouched() {
+        let msg = b"A: 1\r\n\r\nline\rbare\n.dot\r\n\r\n";
+        let out = rewrite(msg, &plan(&[], &[])).unwrap();
+        assert_eq!(out, msg);
+    }
+
+    #[test]
+    fn field_names_are_checked() {
+        assert!(check_field_name("X-Ok").is_ok());
+        assert!(matches!(check_field_name("Bad Name"), Err(Error::FieldName(_))));
+        assert!(matches!(check_field_name("a:b"), Err(Error::FieldName(_))));
+        assert!(matches!(check_field_name("X\r\nInjected"), Err(Error::LineBreak { .. })));
+    }
+
+    #[test]
+    fn token_values_may_fold_but_not_break_lines() {
+        assert!(check_message_field("Subject", "long\n  folded").is_ok());
+        assert!(check_message_field("Subject", "long\r\n\tfolded").is_ok());
+        assert!(check_message_field("Subject", "Hi\nX-Injected: yes").is_err());
+        assert!(check_message_field("Subject", "Hi\r").is_err());
+        assert!(check_message_field("Subject", "a\0b").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! What is sent: the envelope (who from, who to) and the header block, computed from the
+//! options and the rendered mime message. Pure functions, no Tcl: address parsing is
+//! borrowed from mime through the [`AddressParser`] trait so the rules stay testable.
+
+mod envelope;
+mod error;
+mod headers;
+
+pub use envelope::{envelope, AddressParser, Envelope, HeaderOption, Input, Mailbox};
+pub use error::Error;
+pub use headers::{check_field_name, check_message_field, rewrite, HeaderPlan};
+
+/// Whether `s` holds a byte that could end a command or a header line early.
+pub fn has_line_break_or_nul(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+}

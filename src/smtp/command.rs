@@ -1,0 +1,86 @@
+//! Commands the client sends, as values that know their wire form.
+
+use std::fmt;
+
+use super::Step;
+
+/// One SMTP command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Ehlo(String),
+    Helo(String),
+    /// Sendmail's "one transaction per connection" hint, sent when offered (as tcllib does).
+    Onex,
+    /// Ask the server to queue rather than deliver at once (`-queue`, when XQUE is offered).
+    Qued,
+    Mail {
+        from: String,
+        size: Option<u64>,
+    },
+    Rcpt(String),
+    Data,
+    Rset,
+    Quit,
+}
+
+impl Command {
+    /// Appends the command line, CRLF included.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The dialogue step whose reply this command awaits.
+    pub fn step(&self) -> Step {
+        match self {
+            Command::Ehlo(_) => Step::Ehlo,
+            Command::Helo(_) => Step::Helo,
+            Command::Onex => Step::Onex,
+            Command::Qued => Step::Qued,
+            Command::Mail { .. } => Step::Mail,
+            Command::Rcpt(_) => Step::Rcpt,
+            Command::Data => Step::Data,
+            Command::Rset => Step::Rset,
+            Command::Quit => Step::Quit,
+        }
+    }
+}
+
+/// The command line without its CRLF. Arguments were checked for CR, LF and NUL when the
+/// session was created, so this is always exactly one line.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Ehlo(name) => write!(f, "EHLO {name}"),
+            Command::Helo(name) => write!(f, "HELO {name}"),
+            Command::Onex => f.write_str("ONEX"),
+            Command::Qued => f.write_str("QUED"),
+            Command::Mail { from, size: None } => write!(f, "MAIL FROM:<{from}>"),
+            Command::Mail { from, size: Some(n) } => write!(f, "MAIL FROM:<{from}> SIZE={n}"),
+            Command::Rcpt(to) => write!(f, "RCPT TO:<{to}>"),
+            Command::Data => f.write_str("DATA"),
+            Command::Rset => f.write_str("RSET"),
+            Command::Quit => f.write_str("QUIT"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_declares_size_only_when_given() {
+        let mut out = Vec::new();
+        Command::Mail { from: "a@b".into(), size: None }.encode(&mut out);
+        Command::Mail { from: String::new(), size: Some(42) }.encode(&mut out);
+        assert_eq!(out, b"MAIL FROM:<a@b>\r\nMAIL FROM:<> SIZE=42\r\n");
+    }
+
+    #[test]
+    fn utf8_arguments_are_sent_as_utf8_not_truncated() {
+        let mut out = Vec::new();
+        Command::Rcpt("café@exämple.org".into()).encode(&mut out);
+        assert_eq!(out, "RCPT TO:<café@exämple.org>\r\n".as_bytes());
+    }
+}

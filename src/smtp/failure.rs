@@ -1,0 +1,108 @@
+//! Why a step of the dialogue did not succeed.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::{Reply, ReplyError};
+
+/// A step of the dialogue, named for what the client waits for or does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Connect,
+    Greeting,
+    Ehlo,
+    Helo,
+    Onex,
+    Qued,
+    Mail,
+    Rcpt,
+    Data,
+    /// Writing the message after DATA's 354.
+    Message,
+    /// The reply to the final `.` of the message.
+    EndOfData,
+    Rset,
+    Quit,
+}
+
+impl Step {
+    /// The upper-case word used in `-errorcode` lists (`SMTP REPLY 553 MAIL`).
+    pub fn code_word(self) -> &'static str {
+        match self {
+            Step::Connect => "CONNECT",
+            Step::Greeting => "GREETING",
+            Step::Ehlo => "EHLO",
+            Step::Helo => "HELO",
+            Step::Onex => "ONEX",
+            Step::Qued => "QUED",
+            Step::Mail => "MAIL",
+            Step::Rcpt => "RCPT",
+            Step::Data => "DATA",
+            Step::Message => "MESSAGE",
+            Step::EndOfData => "ENDOFDATA",
+            Step::Rset => "RSET",
+            Step::Quit => "QUIT",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Connect => "connect",
+            Step::Greeting => "greeting",
+            Step::Ehlo => "EHLO",
+            Step::Helo => "HELO",
+            Step::Onex => "ONEX",
+            Step::Qued => "QUED",
+            Step::Mail => "MAIL FROM",
+            Step::Rcpt => "RCPT TO",
+            Step::Data => "DATA",
+            Step::Message => "message transfer",
+            Step::EndOfData => "end of data",
+            Step::Rset => "RSET",
+            Step::Quit => "QUIT",
+        })
+    }
+}
+
+/// What went wrong, independent of the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The server answered, but not with the code this step needs.
+    Reply(Reply),
+    /// No complete reply (or no progress writing) within this time.
+    Timeout(Duration),
+    /// The server closed the connection.
+    Closed,
+    /// A socket error, with the system's text (also name resolution and connect errors).
+    Io(String),
+    /// The server sent bytes that are not an SMTP reply.
+    Protocol(ReplyError),
+    /// The message is larger than the SIZE limit the server announced.
+    TooBig { size: u64, limit: u64 },
+}
+
+/// A failed step: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub step: Step,
+    pub kind: FailureKind,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = self.step;
+        match &self.kind {
+            FailureKind::Reply(reply) => write!(f, "{step} refused: {reply}"),
+            FailureKind::Timeout(t) => write!(f, "no answer to {step} within {} seconds", t.as_secs_f64()),
+            FailureKind::Closed => write!(f, "connection closed by the server at {step}"),
+            FailureKind::Io(e) => write!(f, "{step} failed: {e}"),
+            FailureKind::Protocol(e) => write!(f, "bad reply to {step}: {e}"),
+            FailureKind::TooBig { size, limit } => {
+                write!(f, "the message is {size} bytes but the server accepts at most {limit}")
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The SMTP protocol engine. No sockets, no clock, no Tcl: it turns replies into the next
+//! command and, at the end, an [`Outcome`]. The driver in `crate::client` does the I/O,
+//! which keeps every rule here testable with `cargo test` and lets the engine run on any
+//! thread.
+
+mod capabilities;
+mod command;
+mod data;
+mod failure;
+mod reply;
+mod session;
+
+pub use capabilities::Capabilities;
+pub use command::Command;
+pub use data::{message_size, DataEncoder};
+pub use failure::{Failure, FailureKind, Step};
+pub use reply::{parse_reply, Reply, ReplyError, Status};
+pub use session::{Next, Outcome, Params, Refusal, Session, Timeouts};

@@ -1,0 +1,386 @@
+//! The dialogue of one connection as a state machine.
+//!
+//! Call order for a driver:
+//! 1. [`Session::new`]; then read the greeting: wait at most [`Session::timeout`].
+//! 2. Give each complete reply to [`Session::handle_reply`], or, when no reply could be
+//!    read (timeout, closed connection, socket error, garbage), the reason to
+//!    [`Session::handle_failure`]. Both return a [`Next`]:
+//!    - `Send(cmd)`: write it, then read its reply (step 2);
+//!    - `SendMessage`: write the DATA section, call [`Session::message_sent`], read (step 2);
+//!    - `Close(outcome)`: close the connection; the session is over.
+//! 3. A failed write is reported through `handle_failure` like a failed read.
+//!
+//! Replies are data, not errors: a refused recipient is an entry in the outcome, and only
+//! the engine decides which replies end the transaction.
+
+use std::time::Duration;
+
+use super::{Capabilities, Command, Failure, FailureKind, Reply, Step};
+
+/// What a connection needs to know.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// The name in EHLO/HELO.
+    pub client: String,
+    /// Send QUED when the server offers XQUE (`-queue`).
+    pub queue: bool,
+    /// The reverse-path; empty for the null sender `<>`.
+    pub sender: String,
+    /// Envelope recipients, in order (Bcc ones included).
+    pub recipients: Vec<String>,
+    /// Send even when some recipients were refused, if at least one was accepted.
+    pub at_least_one: bool,
+    /// The message size for `SIZE=` (see `message_size`).
+    pub message_size: u64,
+    pub timeouts: Timeouts,
+}
+
+/// How long each wait may last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub greeting: Duration,
+    /// EHLO, HELO, ONEX, QUED, RSET and DATA.
+    pub command: Duration,
+    pub mail: Duration,
+    pub rcpt: Duration,
+    /// The reply to the end of data (`-maxsecs`), counted once the message is written.
+    pub end_of_data: Duration,
+    pub quit: Duration,
+    /// Each write of a command or of a piece of the message.
+    pub write: Duration,
+}
+
+impl Timeouts {
+    /// tcllib smtp's waits (greeting, MAIL and RCPT 600 s; other commands 300 s; the end of
+    /// data `end_of_data`), plus what tcllib lacks: a connect timeout, a write timeout and a
+    /// short wait for QUIT's reply, which only tells us the server said goodbye.
+    pub fn standard(end_of_data: Duration) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(60),
+            greeting: Duration::from_secs(600),
+            command: Duration::from_secs(300),
+            mail: Duration::from_secs(600),
+            rcpt: Duration::from_secs(600),
+            end_of_data,
+            quit: Duration::from_secs(10),
+            write: Duration::from_secs(300),
+        }
+    }
+
+    /// The same with every wait at most `cap` (`-timeout`).
+    pub fn capped(self, cap: Duration) -> Timeouts {
+        let c = |d: Duration| d.min(cap);
+        Timeouts {
+            connect: c(self.connect),
+            greeting: c(self.greeting),
+            command: c(self.command),
+            mail: c(self.mail),
+            rcpt: c(self.rcpt),
+            end_of_data: c(self.end_of_data),
+            quit: c(self.quit),
+            write: c(self.write),
+        }
+    }
+}
+
+/// A recipient the server did not accept, and its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub address: String,
+    pub reply: Reply,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server accepted the message (250 to end of data). `refused` holds the recipients
+    /// it refused (only possible with `at_least_one`).
+    Delivered { refused: Vec<Refusal> },
+    /// Nothing was sent because recipients were refused; the transaction was reset.
+    NotSent { refused: Vec<Refusal> },
+    /// This server could not be used (connect, greeting, EHLO/HELO): try the next one.
+    Unusable(Failure),
+    /// The server accepted the connection but the transaction failed; nothing was delivered,
+    /// except after a failure at `Step::EndOfData` that is not a reply, where it is unknown.
+    Failed(Failure),
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Send(Command),
+    SendMessage,
+    Close(Outcome),
+}
+
+/// The reply the session waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Greeting,
+    Ehlo,
+    Helo,
+    Onex,
+    Qued,
+    Mail,
+    Rcpt {
+        index: usize,
+    },
+    Data,
+    /// Writing the message: no reply is due until `message_sent`.
+    Message,
+    EndOfData,
+    /// The reset after refused recipients; the outcome is already decided.
+    Rset,
+    /// Saying goodbye; the outcome is already decided.
+    Quit,
+    Closed,
+}
+
+/// The dialogue of one connection.
+#[derive(Debug)]
+pub struct Session {
+    params: Params,
+    state: State,
+    capabilities: Capabilities,
+    accepted: usize,
+    refused: Vec<Refusal>,
+    /// Set once the result is known and only the goodbye remains.
+    decided: Option<Outcome>,
+}
+
+/// Why parameters cannot make a valid dialogue. The layers above check the same rules with
+/// friendlier messages; this is the last line of defence against command injection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidParams(pub String);
+
+impl Session {
+    /// A session waiting for the server's greeting.
+    pub fn new(params: Params) -> Result<Session, InvalidParams> {
+        let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        if params.client.is_empty() || bad(&params.client) || params.client.contains(char::is_whitespace) {
+            return Err(InvalidParams(format!("invalid client name {:?}", params.client)));
+        }
+        if let Some(a) = std::iter::once(&params.sender).chain(&params.recipients).find(|a| bad(a)) {
+            return Err(InvalidParams(format!("address contains CR, LF or NUL: {a:?}")));
+        }
+        if params.recipients.is_empty() {
+            return Err(InvalidParams("no recipients".into()));
+        }
+        Ok(Session {
+            params,
+            state: State::Greeting,
+            capabilities: Capabilities::default(),
+            accepted: 0,
+            refused: Vec::new(),
+            decided: None,
+        })
+    }
+
+    /// The step whose reply is awaited (or, while writing the message, `Step::Message`).
+    pub fn step(&self) -> Step {
+        match self.state {
+            State::Greeting => Step::Greeting,
+            State::Ehlo => Step::Ehlo,
+            State::Helo => Step::Helo,
+            State::Onex => Step::Onex,
+            State::Qued => Step::Qued,
+            State::Mail => Step::Mail,
+            State::Rcpt { .. } => Step::Rcpt,
+            State::Data => Step::Data,
+            State::Message => Step::Message,
+            State::EndOfData => Step::EndOfData,
+            State::Rset => Step::Rset,
+            State::Quit | State::Closed => Step::Quit,
+        }
+    }
+
+    /// How long the current wait may last.
+    pub fn timeout(&self) -> Duration {
+        let t = &self.params.timeouts;
+        match self.state {
+            State::Greeting => t.greeting,
+            State::Ehlo | State::Helo | State::Onex | State::Qued | State::Data | State::Rset => t.command,
+            State::Mail => t.mail,
+            State::Rcpt { .. } => t.rcpt,
+            State::Message => t.write,
+            State::EndOfData => t.end_of_data,
+            State::Quit | State::Closed => t.quit,
+        }
+    }
+
+    /// How long each write may block.
+    pub fn write_timeout(&self) -> Duration {
+        self.params.timeouts.write
+    }
+
+    /// The EHLO keywords of this connection (empty before EHLO and after HELO).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// The message has been written; the end-of-data reply is next.
+    pub fn message_sent(&mut self) {
+        if self.state == State::Message {
+            self.state = State::EndOfData;
+        }
+    }
+
+    /// Feeds the complete reply to the last command (or the greeting).
+    pub fn handle_reply(&mut self, reply: Reply) -> Next {
+        let code = reply.code;
+        match self.state {
+            State::Greeting if code == 220 => self.send(State::Ehlo, Command::Ehlo(self.params.client.clone())),
+            State::Ehlo if code == 250 => {
+                self.capabilities = Capabilities::from_ehlo(&reply);
+                self.after_hello()
+            }
+            // An old server that does not know EHLO (tcllib also falls back on any 5xx).
+            State::Ehlo if reply.is_permanent() => self.send(State::Helo, Command::Helo(self.params.client.clone())),
+            State::Helo if code == 250 => {
+                self.capabilities = Capabilities::default();
+                self.after_hello()
+            }
+            State::Greeting | State::Ehlo | State::Helo => self.unusable(FailureKind::Reply(reply)),
+            // Replies to ONEX and QUED are advisory; tcllib ignores them too.
+            State::Onex => self.after_onex(),
+            State::Qued => self.start_mail(),
+            State::Mail if code == 250 => self.send_rcpt(0),
+            State::Rcpt { index } => self.handle_rcpt(index, reply),
+            State::Data if code == 354 => {
+                self.state = State::Message;
+                Next::SendMessage
+            }
+            State::EndOfData if code == 250 || code == 251 => {
+                let refused = std::mem::take(&mut self.refused);
+                self.quit(Outcome::Delivered { refused })
+            }
+            State::Mail | State::Data | State::EndOfData | State::Message => {
+                let step = self.step();
+                self.fail(Failure { step, kind: FailureKind::Reply(reply) })
+            }
+            State::Rset => self.goodbye(),
+            State::Quit | State::Closed => self.close(),
+        }
+    }
+
+    /// No reply could be read, or a write failed.
+    pub fn handle_failure(&mut self, kind: FailureKind) -> Next {
+        let failure = Failure { step: self.step(), kind };
+        match self.state {
+            State::Greeting | State::Ehlo | State::Helo | State::Onex | State::Qued => {
+                self.state = State::Closed;
+                Next::Close(Outcome::Unusable(failure))
+            }
+            State::Mail | State::Rcpt { .. } | State::Data | State::Message | State::EndOfData => {
+                self.state = State::Closed;
+                Next::Close(Outcome::Failed(failure))
+            }
+            // The result is known; a broken goodbye does not change it.
+            State::Rset | State::Quit | State::Closed => self.close(),
+        }
+    }
+
+    fn send(&mut self, state: State, command: Command) -> Next {
+        self.state = state;
+        Next::Send(command)
+    }
+
+    fn after_hello(&mut self) -> Next {
+        if self.capabilities.has("ONEX") {
+            return self.send(State::Onex, Command::Onex);
+        }
+        self.after_onex()
+    }
+
+    fn after_onex(&mut self) -> Next {
+        if self.params.queue && self.capabilities.has("XQUE") {
+            return self.send(State::Qued, Command::Qued);
+        }
+        self.start_mail()
+    }
+
+    fn start_mail(&mut self) -> Next {
+        let size = self.params.message_size;
+        if let Some(limit) = self.capabilities.size_limit() {
+            if size > limit {
+                return self.fail(Failure { step: Step::Mail, kind: FailureKind::TooBig { size, limit } });
+            }
+        }
+        let size = self.capabilities.has("SIZE").then_some(size);
+        let from = self.params.sender.clone();
+        self.send(State::Mail, Command::Mail { from, size })
+    }
+
+    fn send_rcpt(&mut self, index: usize) -> Next {
+        match self.params.recipients.get(index) {
+            Some(to) => {
+                let to = to.clone();
+                self.send(State::Rcpt { index }, Command::Rcpt(to))
+            }
+            None => self.after_rcpts(),
+        }
+    }
+
+    fn handle_rcpt(&mut self, index: usize, reply: Reply) -> Next {
+        match reply.code {
+            250 | 251 => self.accepted += 1,
+            // 421: the server is closing the connection; no further command can succeed.
+            421 => return self.fail(Failure { step: Step::Rcpt, kind: FailureKind::Reply(reply) }),
+            _ => {
+                let address = self.params.recipients.get(index).cloned().unwrap_or_default();
+                self.refused.push(Refusal { address, reply });
+            }
+        }
+        self.send_rcpt(index + 1)
+    }
+
+    /// Sends the message only when every recipient was accepted, or with `at_least_one`
+    /// when some were (tcllib's rule); otherwise resets the transaction.
+    fn after_rcpts(&mut self) -> Next {
+        if self.accepted > 0 && (self.refused.is_empty() || self.params.at_least_one) {
+            return self.send(State::Data, Command::Data);
+        }
+        let refused = std::mem::take(&mut self.refused);
+        self.decided = Some(Outcome::NotSent { refused });
+        self.send(State::Rset, Command::Rset)
+    }
+
+    fn unusable(&mut self, kind: FailureKind) -> Next {
+        let step = self.step();
+        self.state = State::Closed;
+        Next::Close(Outcome::Unusable(Failure { step, kind }))
+    }
+
+    /// Ends a failed transaction: a polite QUIT, unless the server already said (421) it
+    /// is closing the connection.
+    fn fail(&mut self, failure: Failure) -> Next {
+        let closing = matches!(&failure.kind, FailureKind::Reply(r) if r.code == 421);
+        let outcome = Outcome::Failed(failure);
+        if closing {
+            self.state = State::Closed;
+            return Next::Close(outcome);
+        }
+        self.quit(outcome)
+    }
+
+    fn quit(&mut self, outcome: Outcome) -> Next {
+        self.decided = Some(outcome);
+        self.goodbye()
+    }
+
+    fn goodbye(&mut self) -> Next {
+        self.send(State::Quit, Command::Quit)
+    }
+
+    fn close(&mut self) -> Next {
+        self.state = State::Closed;
+        let outcome =
+            self.decided.take().unwrap_or(Outcome::Failed(Failure { step: Step::Quit, kind: FailureKind::Closed }));
+        Next::Close(outcome)
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

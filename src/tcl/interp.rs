@@ -1,0 +1,260 @@
+//! [`Interp`]: a borrowed interpreter, command registration, results and errors.
+
+use std::any::Any;
+use std::ffi::{c_int, CString};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use tcl_sys::{ClientData, Tcl_Interp, Tcl_Obj};
+
+use super::api::{self, Api};
+use super::Obj;
+
+const TCL_OK: c_int = tcl_sys::TCL_OK as c_int;
+const TCL_ERROR: c_int = tcl_sys::TCL_ERROR as c_int;
+const TCL_EVAL_GLOBAL: c_int = tcl_sys::TCL_EVAL_GLOBAL as c_int;
+const TCL_GLOBAL_ONLY: c_int = tcl_sys::TCL_GLOBAL_ONLY as c_int;
+
+/// A Tcl error on its way to or from a script: the message and the `-errorcode` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TclError {
+    pub message: String,
+    pub errorcode: Vec<String>,
+}
+
+impl TclError {
+    pub fn new(message: impl Into<String>, errorcode: &[&str]) -> TclError {
+        TclError { message: message.into(), errorcode: errorcode.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
+/// An interpreter lent to us for the duration of one call from Tcl (`'a`).
+pub struct Interp<'a> {
+    raw: NonNull<Tcl_Interp>,
+    api: &'static Api,
+    _call: PhantomData<&'a Tcl_Interp>,
+}
+
+impl Interp<'_> {
+    pub fn new_string(&self, s: &str) -> Obj {
+        Obj::new_string(self.api, s)
+    }
+
+    pub fn new_int(&self, i: i64) -> Obj {
+        Obj::new_int(self.api, i)
+    }
+
+    pub fn new_list(&self, items: &[Obj]) -> Obj {
+        Obj::new_list(self.api, items)
+    }
+
+    /// The elements of `list`, or Tcl's own error for a malformed list.
+    pub fn list_elements(&self, list: &Obj) -> Result<Vec<Obj>, TclError> {
+        let mut objc: c_int = 0;
+        let mut objv: *mut *mut Tcl_Obj = std::ptr::null_mut();
+        // SAFETY: list is live; with a null interp Tcl leaves our result alone. On success
+        // objv points at objc elements owned by the list, which we reference before returning.
+        let rc = unsafe { (self.api.list_elements)(std::ptr::null_mut(), list.as_ptr(), &mut objc, &mut objv) };
+        if rc != TCL_OK {
+            return Err(TclError::new(
+                format!("expected a Tcl list but got \"{}\"", list.text()),
+                &["SMTP", "VALUE", "LIST"],
+            ));
+        }
+        // SAFETY: as above; the elements stay alive while `list` is unchanged.
+        Ok(unsafe { objs_from_raw(self.api, objc, objv) })
+    }
+
+    /// Evaluates the command whose words are `words` at global level
+    /// (`TCL_EVAL_GLOBAL`, so caller-supplied command prefixes resolve as in a script's
+    /// top level) and returns its result.
+    pub fn eval_global(&self, words: &[Obj]) -> Result<Obj, TclError> {
+        let ptrs: Vec<*mut Tcl_Obj> = words.iter().map(Obj::as_ptr).collect();
+        let objc = c_int::try_from(ptrs.len()).unwrap_or(c_int::MAX);
+        // SAFETY: the interpreter is live for 'a and ptrs holds objc live objects.
+        let rc = unsafe { (self.api.eval_objv)(self.raw.as_ptr(), objc, ptrs.as_ptr(), TCL_EVAL_GLOBAL) };
+        self.take_result(rc)
+    }
+
+    /// Evaluates a script at global level.
+    pub fn eval_script(&self, script: &str) -> Result<Obj, TclError> {
+        let len = c_int::try_from(script.len()).unwrap_or(c_int::MAX);
+        // SAFETY: the interpreter is live and script is valid for len bytes.
+        let rc = unsafe { (self.api.eval_ex)(self.raw.as_ptr(), script.as_ptr().cast(), len, TCL_EVAL_GLOBAL) };
+        self.take_result(rc)
+    }
+
+    /// Turns the interpreter's result after an evaluation into ours, and clears it.
+    fn take_result(&self, rc: c_int) -> Result<Obj, TclError> {
+        // SAFETY: the interpreter is live; Tcl_GetObjResult never returns null.
+        let result = unsafe { Obj::from_raw(self.api, (self.api.get_result)(self.raw.as_ptr())) };
+        let outcome = match (rc, result) {
+            (TCL_OK, Some(obj)) => Ok(obj),
+            (TCL_OK, None) => Ok(self.new_string("")),
+            (_, result) => {
+                Err(TclError { message: result.map(|r| r.text()).unwrap_or_default(), errorcode: self.error_code() })
+            }
+        };
+        // SAFETY: the interpreter is live.
+        unsafe { (self.api.reset_result)(self.raw.as_ptr()) };
+        outcome
+    }
+
+    /// The global `errorCode` after an error, as a list of words.
+    fn error_code(&self) -> Vec<String> {
+        // SAFETY: the interpreter is live and the names are NUL-terminated.
+        let raw =
+            unsafe { (self.api.get_var2)(self.raw.as_ptr(), c"errorCode".as_ptr(), std::ptr::null(), TCL_GLOBAL_ONLY) };
+        // SAFETY: Tcl_GetVar2Ex returns null or a live value.
+        match unsafe { Obj::from_raw(self.api, raw) } {
+            Some(code) => match self.list_elements(&code) {
+                Ok(words) => words.iter().map(Obj::text).collect(),
+                Err(_) => vec![code.text()],
+            },
+            None => vec!["NONE".to_string()],
+        }
+    }
+
+    /// Declares that this interpreter now has package `name` at `version`.
+    pub fn provide(&self, name: &str, version: &str) -> Result<(), TclError> {
+        let (name, version) = (c_string(name)?, c_string(version)?);
+        // SAFETY: the interpreter is live; the strings are NUL-terminated and Tcl copies them.
+        let rc =
+            unsafe { (self.api.pkg_provide)(self.raw.as_ptr(), name.as_ptr(), version.as_ptr(), std::ptr::null()) };
+        self.take_result(rc).map(drop)
+    }
+
+    /// Creates the command `name`, implemented by `f`. `f` gets the words after the command
+    /// name; its `Ok` value becomes the result, its `Err` a Tcl error with `-errorcode`, and a
+    /// panic inside it becomes the error `SMTP INTERNAL PANIC` instead of unwinding into Tcl.
+    pub fn create_command<F>(&self, name: &str, f: F) -> Result<(), TclError>
+    where
+        F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
+    {
+        let name = c_string(name)?;
+        let data = Box::into_raw(Box::new(Command { api: self.api, f }));
+        // SAFETY: the interpreter is live. Tcl keeps `data` until the command is deleted and
+        // then calls free_command::<F>, which frees it exactly once.
+        unsafe {
+            (self.api.create_command)(
+                self.raw.as_ptr(),
+                name.as_ptr(),
+                Some(call_command::<F>),
+                data.cast(),
+                Some(free_command::<F>),
+            );
+        }
+        Ok(())
+    }
+
+    /// Sets the interpreter's result (the command's value).
+    fn set_result(&self, obj: &Obj) {
+        // SAFETY: the interpreter and obj are live; Tcl takes its own reference.
+        unsafe { (self.api.set_result)(self.raw.as_ptr(), obj.as_ptr()) };
+    }
+
+    /// Leaves `err` in the interpreter as the pending error: result and `-errorcode`.
+    fn set_error(&self, err: &TclError) {
+        self.set_result(&self.new_string(&err.message));
+        let words: Vec<Obj> = err.errorcode.iter().map(|w| self.new_string(w)).collect();
+        let code = self.new_list(&words);
+        // SAFETY: the interpreter and the list are live; Tcl takes its own reference.
+        unsafe { (self.api.set_error_code)(self.raw.as_ptr(), code.as_ptr()) };
+    }
+}
+
+/// What a registered command carries as its clientData.
+struct Command<F> {
+    api: &'static Api,
+    f: F,
+}
+
+/// The C entry point of every command created by [`Interp::create_command`].
+unsafe extern "C" fn call_command<F>(
+    data: ClientData,
+    interp: *mut Tcl_Interp,
+    objc: c_int,
+    objv: *const *mut Tcl_Obj,
+) -> c_int
+where
+    F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
+{
+    // SAFETY: `data` is the Box<Command<F>> registered with this very trampoline, alive
+    // until free_command runs (after the last call).
+    let command = unsafe { &*data.cast::<Command<F>>() };
+    let Some(raw) = NonNull::new(interp) else { return TCL_ERROR };
+    let interp = Interp { raw, api: command.api, _call: PhantomData };
+    // SAFETY: Tcl passes objc live words; objv[0] is the command name.
+    let words = unsafe { objs_from_raw(command.api, objc, objv.cast_mut()) };
+    let args = words.get(1..).unwrap_or_default();
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| (command.f)(&interp, args))).unwrap_or_else(|panic| Err(panic_error(panic)));
+    match outcome {
+        Ok(value) => {
+            interp.set_result(&value);
+            TCL_OK
+        }
+        Err(err) => {
+            interp.set_error(&err);
+            TCL_ERROR
+        }
+    }
+}
+
+/// The deleteProc of every command created by [`Interp::create_command`].
+unsafe extern "C" fn free_command<F>(data: ClientData) {
+    // SAFETY: Tcl calls this once, after the last call of the command; data came from
+    // Box::into_raw in create_command.
+    drop(unsafe { Box::from_raw(data.cast::<Command<F>>()) });
+}
+
+/// References to `objc` values at `objv`.
+///
+/// # Safety
+/// `objv` must point to `objc` live values (or be null with objc 0).
+unsafe fn objs_from_raw(api: &'static Api, objc: c_int, objv: *mut *mut Tcl_Obj) -> Vec<Obj> {
+    let n = usize::try_from(objc).unwrap_or(0);
+    if objv.is_null() || n == 0 {
+        return Vec::new();
+    }
+    // SAFETY: caller's contract.
+    let ptrs = unsafe { std::slice::from_raw_parts(objv, n) };
+    // SAFETY: each pointer is a live value (caller's contract).
+    ptrs.iter().filter_map(|&p| unsafe { Obj::from_raw(api, p) }).collect()
+}
+
+fn c_string(s: &str) -> Result<CString, TclError> {
+    CString::new(s).map_err(|_| TclError::new(format!("name contains NUL: {s:?}"), &["SMTP", "INTERNAL", "NUL"]))
+}
+
+fn panic_error(panic: Box<dyn Any + Send>) -> TclError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    TclError::new(format!("internal error in smtp (please report): {what}"), &["SMTP", "INTERNAL", "PANIC"])
+}
+
+/// The body of an extension's `*_Init`: initialises the stubs, then runs `init` with the
+/// interpreter, turning its error (or a panic) into a Tcl error. Returns the Tcl status.
+pub fn init_extension(interp: *mut Tcl_Interp, init: impl FnOnce(&Interp<'_>) -> Result<(), TclError>) -> c_int {
+    let Some(raw) = NonNull::new(interp) else { return TCL_ERROR };
+    // SAFETY: Tcl's `load` hands us a live interpreter.
+    let api = match unsafe { api::init(interp) } {
+        Ok(api) => api,
+        // Without the stubs table nothing can be reported beyond the status code; Tcl's
+        // Tcl_InitStubs has already left its own message in the interpreter.
+        Err(_) => return TCL_ERROR,
+    };
+    let interp = Interp { raw, api, _call: PhantomData };
+    let outcome = catch_unwind(AssertUnwindSafe(|| init(&interp))).unwrap_or_else(|p| Err(panic_error(p)));
+    match outcome {
+        Ok(()) => TCL_OK,
+        Err(err) => {
+            interp.set_error(&err);
+            TCL_ERROR
+        }
+    }
+}

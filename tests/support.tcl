@@ -1,0 +1,563 @@
+# support.tcl --
+#
+#	Shared helpers for the tclsmtp test suites. Every *.test file starts with
+#
+#	    source [file join [file dirname [info script]] support.tcl]
+#
+#	It loads tcltest, makes [package require smtp] load the build under test, and
+#	provides the ::ts namespace: test SMTP servers (scripted.py, capture.py) that are
+#	started and stopped by the tests, their logs, and a child-tclsh runner.
+#
+#	Extension under test: $env(TCLSMTP_LIBDIR) (a directory holding pkgIndex.tcl and
+#	libtclsmtp.so), or <repo>/target/debug when that is unset. The tcltest constraint
+#	"extension" is true only when that pkgIndex.tcl exists. An explicit TCLSMTP_LIBDIR
+#	without a pkgIndex.tcl is an error (a typo must not silently skip the suite).
+#
+#	Environment knobs:
+#	    TCLSMTP_LIBDIR   the build to test (see above)
+#	    TS_PYTHON        interpreter for the servers (default /usr/bin/python3, which
+#	                     has Debian's python3-aiosmtpd; a pyenv python3 may not)
+#	    TS_KEEP          if set and non-empty, server temp dirs are kept (debugging)
+#
+#	This file can be sourced more than once (tcltest -singleproc 1); it is idempotent.
+
+package require Tcl 8.6
+package require tcltest 2.5
+namespace import -force ::tcltest::*
+package require json
+
+namespace eval ::ts {
+    variable testsdir [file dirname [file normalize [info script]]]
+    variable repodir [file dirname $testsdir]
+    variable serversdir [file join $testsdir servers]
+    variable support [file join $testsdir support.tcl]
+    variable python /usr/bin/python3
+    if {[info exists ::env(TS_PYTHON)] && $::env(TS_PYTHON) ne ""} {
+	set python $::env(TS_PYTHON)
+    }
+    # Set by [::ts::child -noextension] before this file is sourced.
+    if {![info exists noextension]} {
+	variable noextension 0
+    }
+    # Handles of running servers: handle -> dict {kind pid dir port log}.
+    variable servers
+    if {![info exists servers]} {
+	array set servers {}
+    }
+    if {![info exists serial]} {
+	variable serial 0
+    }
+    # First element of a list built by [::ts::seq].
+    variable seqtag "@@ts::seq@@"
+}
+
+# ---------------------------------------------------------------------------------
+# The extension under test
+# ---------------------------------------------------------------------------------
+
+namespace eval ::ts {
+    variable libdir
+    variable libdir_explicit [expr {[info exists ::env(TCLSMTP_LIBDIR)]
+	    && $::env(TCLSMTP_LIBDIR) ne ""}]
+    if {$libdir_explicit} {
+	set libdir [file normalize $::env(TCLSMTP_LIBDIR)]
+    } else {
+	set libdir [file join $repodir target debug]
+    }
+    variable pkgindex [file join $libdir pkgIndex.tcl]
+}
+
+# ::ts::RegisterExtension --
+#	Make the build under test the only provider of "smtp" that [package require]
+#	can see: forget every registered smtp (tcllib's included) and source the build
+#	directory's pkgIndex.tcl with $dir set to the build directory. Does nothing once
+#	smtp is loaded.
+proc ::ts::RegisterExtension {} {
+    variable libdir
+    variable pkgindex
+    if {[package provide smtp] ne ""} {
+	return
+    }
+    package forget smtp
+    apply {{dir pkgindex} {source $pkgindex}} $libdir $pkgindex
+}
+
+# ::ts::PackageUnknown --
+#	Wrapper around the original [package unknown] handler. Its auto_path scan
+#	re-sources tcllib's pkgIndex.tcl, which would register tcllib smtp again;
+#	re-assert the build under test after every scan.
+proc ::ts::PackageUnknown {args} {
+    variable origunknown
+    if {[llength $origunknown]} {
+	uplevel #0 [list {*}$origunknown {*}$args]
+    }
+    RegisterExtension
+}
+
+if {!$::ts::noextension && [file exists $::ts::pkgindex]} {
+    testConstraint extension 1
+    ::ts::RegisterExtension
+    if {[package unknown] ne "::ts::PackageUnknown"} {
+	set ::ts::origunknown [package unknown]
+	package unknown ::ts::PackageUnknown
+    }
+    # Versions the build registered (normally one).
+    set ::ts::extversions [package versions smtp]
+} else {
+    testConstraint extension 0
+    set ::ts::extversions {}
+    if {!$::ts::noextension && $::ts::libdir_explicit} {
+	error "TCLSMTP_LIBDIR=$::env(TCLSMTP_LIBDIR): no pkgIndex.tcl there"
+    }
+}
+
+# ---------------------------------------------------------------------------------
+# Small utilities
+# ---------------------------------------------------------------------------------
+
+# ::ts::sleep ms --
+#	Wait ms milliseconds while servicing the event loop (unlike [after ms]).
+proc ::ts::sleep {ms} {
+    set var ::ts::Sleep[incr ::ts::serial]
+    after $ms [list set $var 1]
+    vwait $var
+    unset $var
+}
+
+# ::ts::wait_for cond ?timeout_ms? ?step_ms? --
+#	Evaluate the expression cond in the caller every step_ms (servicing events in
+#	between) until it is true (returns 1) or timeout_ms passes (returns 0).
+proc ::ts::wait_for {cond {timeout 5000} {step 10}} {
+    set deadline [expr {[clock milliseconds] + $timeout}]
+    while 1 {
+	if {[uplevel 1 [list expr $cond]]} {
+	    return 1
+	}
+	if {[clock milliseconds] >= $deadline} {
+	    return 0
+	}
+	sleep $step
+    }
+}
+
+# ::ts::readfile path ?binary? --
+#	Contents of a file: utf-8 text, or exact bytes (one char per byte) if binary.
+proc ::ts::readfile {path {binary 0}} {
+    set fh [open $path rb]
+    if {!$binary} {
+	fconfigure $fh -translation auto -encoding utf-8
+    }
+    try {
+	return [read $fh]
+    } finally {
+	close $fh
+    }
+}
+
+# ::ts::writefile path data ?binary? --
+#	Write data to path (utf-8 text, or bytes if binary).
+proc ::ts::writefile {path data {binary 0}} {
+    set fh [open $path wb]
+    if {!$binary} {
+	fconfigure $fh -encoding utf-8
+    }
+    try {
+	puts -nonewline $fh $data
+    } finally {
+	close $fh
+    }
+}
+
+# ::ts::tempdir prefix --
+#	Create and return a fresh private directory under $TMPDIR (or /tmp).
+proc ::ts::tempdir {prefix} {
+    set base /tmp
+    if {[info exists ::env(TMPDIR)] && [file isdirectory $::env(TMPDIR)]} {
+	set base $::env(TMPDIR)
+    }
+    for {set i 0} {$i < 100} {incr i} {
+	set d [file join $base [format "tclsmtp-%s-%d-%d-%06d" $prefix [pid] \
+		[incr ::ts::serial] [expr {int(rand() * 1000000)}]]]
+	if {![file exists $d]} {
+	    file mkdir $d
+	    return $d
+	}
+    }
+    error "cannot create a temporary directory under $base"
+}
+
+# ::ts::jsonstr s --
+#	s as a JSON string literal (control characters escaped; non-ASCII kept, the
+#	file is written as UTF-8).
+proc ::ts::jsonstr {s} {
+    variable jsonmap
+    if {![info exists jsonmap]} {
+	set jsonmap [list \\ \\\\ \" \\\"]
+	for {set c 0} {$c < 32} {incr c} {
+	    lappend jsonmap [format %c $c] [format "\\u%04x" $c]
+	}
+	lappend jsonmap \x7f \\u007f
+    }
+    return "\"[string map $jsonmap $s]\""
+}
+
+# ::ts::unused_port --
+#	A loopback TCP port nothing listens on (bound to port 0, read, closed); for
+#	connection-refused tests.
+proc ::ts::unused_port {} {
+    set s [socket -server {apply {args {}}} -myaddr 127.0.0.1 0]
+    set port [lindex [fconfigure $s -sockname] 2]
+    close $s
+    return $port
+}
+
+# ---------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------
+
+# ::ts::alive pid --
+#	1 if process pid exists and is not a zombie (state Z counts as gone: PID 1
+#	here may reap late, and Tcl reaps its detached children only at the next exec).
+proc ::ts::alive {pid} {
+    if {[catch {readfile /proc/$pid/stat 1} stat]} {
+	return 0
+    }
+    set state [lindex [string range $stat [expr {[string last ")" $stat] + 1}] end] 0]
+    return [expr {$state ni {Z X}}]
+}
+
+# ::ts::Start kind cmd dir --
+#	Start server cmd (a list) in the background with stdout+stderr in dir/server.err,
+#	wait up to 5 s for dir/port, register and return a handle.
+proc ::ts::Start {kind cmd dir} {
+    variable servers
+    set pid [exec {*}$cmd < /dev/null >& [file join $dir server.err] &]
+    set h $kind[incr ::ts::serial]
+    set servers($h) [dict create kind $kind pid $pid dir $dir port {} \
+	    log [file join $dir log]]
+    set portfile [file join $dir port]
+    if {![wait_for {[file exists $portfile] || ![alive $pid]} 5000]
+	    || ![file exists $portfile]} {
+	set err ""
+	catch {set err [readfile [file join $dir server.err]]}
+	set alive [alive $pid]
+	catch {stop $h}
+	error "$kind server did not start (alive=$alive): $err"
+    }
+    dict set servers($h) port [string trim [readfile $portfile]]
+    return $h
+}
+
+# ::ts::Get h key --
+#	Field key of server handle h (error if h is unknown).
+proc ::ts::Get {h key} {
+    variable servers
+    if {![info exists servers($h)]} {
+	error "unknown test server handle \"$h\""
+    }
+    return [dict get $servers($h) $key]
+}
+
+# ::ts::port h --
+#	The TCP port (on 127.0.0.1) server h listens on.
+proc ::ts::port {h} {
+    return [Get $h port]
+}
+
+# ::ts::dir h --
+#	Server h's private temp directory (log, data files, stored messages).
+proc ::ts::dir {h} {
+    return [Get $h dir]
+}
+
+# ::ts::stop h --
+#	Stop server h: SIGTERM, wait up to 3 s for it to go (then SIGKILL), delete its
+#	temp dir (unless TS_KEEP is set). Unknown/already stopped handles are ignored.
+proc ::ts::stop {h} {
+    variable servers
+    if {![info exists servers($h)]} {
+	return
+    }
+    set pid [dict get $servers($h) pid]
+    set dir [dict get $servers($h) dir]
+    unset servers($h)
+    catch {exec kill -TERM $pid}
+    if {![wait_for {![alive $pid]} 3000]} {
+	catch {exec kill -KILL $pid}
+	wait_for {![alive $pid]} 2000
+    }
+    if {!([info exists ::env(TS_KEEP)] && $::env(TS_KEEP) ne "")} {
+	catch {file delete -force -- $dir}
+    }
+}
+
+# ::ts::stopall --
+#	Stop every server still running. Runs automatically on [exit] and when
+#	[cleanupTests] is called.
+proc ::ts::stopall {} {
+    variable servers
+    foreach h [array names servers] {
+	stop $h
+    }
+}
+
+# Stop servers however the test file ends (exit wrapper + cleanupTests trace).
+if {![llength [info commands ::ts::RealExit]]} {
+    rename ::exit ::ts::RealExit
+    proc ::exit {{code 0}} {
+	catch {::ts::stopall}
+	::ts::RealExit $code
+    }
+}
+if {"::ts::OnCleanup" ni [join [trace info execution ::tcltest::cleanupTests]]} {
+    proc ::ts::OnCleanup {args} {
+	catch {::ts::stopall}
+    }
+    trace add execution ::tcltest::cleanupTests enter ::ts::OnCleanup
+}
+
+# ---------------------------------------------------------------------------------
+# scripted.py
+# ---------------------------------------------------------------------------------
+
+# ::ts::seq value ?value ...? --
+#	A per-occurrence behaviour for ::ts::server: the n-th occurrence of the event
+#	on a connection uses the n-th value, the last one repeats ("greeting": the n-th
+#	connection). Without seq, a value is one string used every time.
+proc ::ts::seq {args} {
+    variable seqtag
+    return [list $seqtag {*}$args]
+}
+
+# ::ts::IsSeq v --
+#	1 if v was built by ::ts::seq.
+proc ::ts::IsSeq {v} {
+    variable seqtag
+    return [expr {![catch {lindex $v 0} first] && $first eq $seqtag}]
+}
+
+# ::ts::server ?script? --
+#	Start scripted.py with script, a dict event -> behaviour (see scripted.py: keys
+#	"greeting", verbs like "EHLO" "RCPT", "DOT", "AUTHDATA", "*"; values are reply
+#	text or @close @reset @hang @delay:S:X @raw:T @trickle:S:X @big:N:P @endless
+#	@then-close:X @stay:X, or [::ts::seq v1 v2 ...]). Returns a handle.
+proc ::ts::server {{script {}}} {
+    variable python
+    variable serversdir
+    set dir [tempdir scripted]
+    set items {}
+    dict for {k v} $script {
+	if {[IsSeq $v]} {
+	    set vals {}
+	    foreach x [lrange $v 1 end] {
+		lappend vals [jsonstr $x]
+	    }
+	    set v "\[[join $vals ,]\]"
+	} else {
+	    set v [jsonstr $v]
+	}
+	lappend items "[jsonstr $k]: $v"
+    }
+    writefile [file join $dir script.json] "\{[join $items ",\n "]\}\n"
+    set cmd [list $python [file join $serversdir scripted.py] \
+	    --script [file join $dir script.json] \
+	    --port-file [file join $dir port] --log [file join $dir log]]
+    return [Start scripted $cmd $dir]
+}
+
+# ::ts::log h --
+#	Server h's log so far: a list of dicts (keys conn, ev, and line/crlf, n/file,
+#	why ... per event). Command and reply lines are byte strings: one char per byte
+#	(use [encoding convertfrom utf-8] for UTF-8 text).
+proc ::ts::log {h} {
+    set path [Get $h log]
+    if {![file exists $path]} {
+	return {}
+    }
+    set text [readfile $path 1]
+    set entries {}
+    foreach line [split $text \n] {
+	# The last element is "" or an entry still being written: skip both.
+	if {$line eq ""} {
+	    continue
+	}
+	if {[catch {::json::json2dict $line} d]} {
+	    continue
+	}
+	lappend entries $d
+    }
+    return $entries
+}
+
+# ::ts::events h ev ?conn? --
+#	The log entries of event type ev (open C S data data-partial close), optionally
+#	only those of connection conn.
+proc ::ts::events {h ev {conn {}}} {
+    set out {}
+    foreach e [log $h] {
+	if {[dict get $e ev] eq $ev && ($conn eq "" || [dict get $e conn] == $conn)} {
+	    lappend out $e
+	}
+    }
+    return $out
+}
+
+# ::ts::commands h ?conn? --
+#	The client's command lines in order (without line ending; all connections,
+#	or only connection conn). Lines sent during a data section are not included.
+proc ::ts::commands {h {conn {}}} {
+    set out {}
+    foreach e [events $h C $conn] {
+	lappend out [dict get $e line]
+    }
+    return $out
+}
+
+# ::ts::replies h ?conn? --
+#	The reply lines the server sent, in order (all connections, or only conn).
+proc ::ts::replies {h {conn {}}} {
+    set out {}
+    foreach e [events $h S $conn] {
+	lappend out [dict get $e line]
+    }
+    return $out
+}
+
+# ::ts::datas h --
+#	The exact bytes of each complete data section received, in order (binary
+#	strings; dot-stuffing not undone; final "." line excluded).
+proc ::ts::datas {h} {
+    set out {}
+    foreach e [events $h data] {
+	lappend out [readfile [dict get $e file] 1]
+    }
+    return $out
+}
+
+# ::ts::wait_closed h ?count? ?timeout_ms? --
+#	Wait until count connections (default 1) have logged "close"; error if that
+#	does not happen within timeout_ms (default 5000). Returns the close entries.
+proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
+    if {![wait_for {[llength [events $h close]] >= $count} $timeout]} {
+	error "server $h: [llength [events $h close]] connection(s) closed,\
+		expected $count within $timeout ms"
+    }
+    return [events $h close]
+}
+
+# ---------------------------------------------------------------------------------
+# capture.py
+# ---------------------------------------------------------------------------------
+
+# ::ts::capture ?-refuse SUBSTR? ?-pipelining? --
+#	Start the aiosmtpd capture server; returns a handle. -refuse makes it answer
+#	550 5.1.1 to any RCPT address containing SUBSTR; -pipelining adds PIPELINING to
+#	its EHLO reply.
+proc ::ts::capture {args} {
+    variable python
+    variable serversdir
+    set extra {}
+    while {[llength $args]} {
+	set args [lassign $args opt]
+	switch -- $opt {
+	    -refuse {
+		if {![llength $args]} {
+		    error "-refuse needs a value"
+		}
+		set args [lassign $args val]
+		lappend extra --refuse $val
+	    }
+	    -pipelining {
+		lappend extra --pipelining
+	    }
+	    default {
+		error "bad option \"$opt\": must be -refuse or -pipelining"
+	    }
+	}
+    }
+    set dir [tempdir capture]
+    set cmd [list $python [file join $serversdir capture.py] \
+	    --port-file [file join $dir port] --dir [file join $dir msgs] {*}$extra]
+    return [Start capture $cmd $dir]
+}
+
+# ::ts::messages h ?count? ?timeout_ms? --
+#	Wait until at least count (default 1) messages are stored (error after
+#	timeout_ms, default 5000), then return all stored messages in order, each a
+#	dict {mail_from rcpt_tos mail_options rcpt_options data}; data is the exact
+#	bytes (binary string) the server stored, dot-stuffing undone.
+proc ::ts::messages {h {count 1} {timeout 5000}} {
+    set dir [file join [Get $h dir] msgs]
+    if {$count > 0
+	    && ![wait_for {[file exists [file join $dir $count.json]]} $timeout]} {
+	set have [llength [glob -nocomplain -directory $dir *.json]]
+	error "server $h: $have message(s) stored, expected $count within $timeout ms"
+    }
+    set out {}
+    for {set n 1} {[file exists [file join $dir $n.json]]} {incr n} {
+	set d [::json::json2dict [readfile [file join $dir $n.json]]]
+	dict set d data [readfile [file join $dir $n.eml] 1]
+	lappend out $d
+    }
+    return $out
+}
+
+# ---------------------------------------------------------------------------------
+# Child interpreters
+# ---------------------------------------------------------------------------------
+
+# ::ts::child ?-noextension|-bare? ?-timeout secs? script --
+#	Run script in a separate tclsh ([info nameofexecutable]) and return
+#	{exitcode stdout stderr}. By default the child first sources this file, so the
+#	same extension setup and ::ts helpers apply. -noextension sources it without
+#	registering the build under test (smtp then comes from auto_path, e.g. tcllib).
+#	-bare sources nothing: a pristine tclsh, for loading-behaviour tests (note that
+#	sourcing this file loads tcltest and json, which scans auto_path and registers
+#	every package there, tcllib's smtp 1.5.1 included). The child is killed after
+#	-timeout seconds (default 30, fractions allowed; exit code 124 then).
+proc ::ts::child {args} {
+    variable support
+    set mode full
+    set timeout 30
+    while {[llength $args] > 1} {
+	set args [lassign $args opt]
+	switch -- $opt {
+	    -noextension {
+		set mode noextension
+	    }
+	    -bare {
+		set mode bare
+	    }
+	    -timeout {
+		set args [lassign $args timeout]
+	    }
+	    default {
+		error "bad option \"$opt\": must be -bare, -noextension or -timeout"
+	    }
+	}
+    }
+    if {[llength $args] != 1} {
+	error "wrong # args: should be \"::ts::child ?-noextension|-bare? ?-timeout secs? script\""
+    }
+    set dir [tempdir child]
+    set file [file join $dir child.tcl]
+    set prelude ""
+    if {$mode ne "bare"} {
+	set prelude [string cat \
+		[list namespace eval ::ts [list variable noextension [expr {$mode eq "noextension"}]]] \
+		\n [list source $support] \n]
+    }
+    writefile $file $prelude[lindex $args 0]\n
+    set out [file join $dir stdout]
+    set err [file join $dir stderr]
+    set code 0
+    try {
+	exec timeout -k 2 $timeout [info nameofexecutable] $file \
+		< /dev/null > $out 2> $err
+    } trap CHILDSTATUS {msg opts} {
+	set code [lindex [dict get $opts -errorcode] 2]
+    }
+    set result [list $code [readfile $out] [readfile $err]]
+    file delete -force -- $dir
+    return $result
+}
