@@ -21,7 +21,7 @@ pub struct Context {
 /// A rendered mime token.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// The message bytes as mime renders them for transmission.
+    /// The message bytes as mime renders them (line ends not yet normalised).
     pub bytes: Vec<u8>,
     /// The token's own header fields (name, value), for injection checks.
     pub fields: Vec<(String, String)>,

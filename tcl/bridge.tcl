@@ -6,8 +6,8 @@
 
 namespace eval ::smtp::bridge {}
 
-# Returns a two-element list: the token's message exactly as mime renders it for
-# transmission (binary, CRLF line ends), and the token's own header fields as a flat
+# Returns a two-element list: the token's message as mime renders it (bytes, with the
+# line ends mime writes), and the header fields of the token and its parts as a flat
 # name/value list (so the caller can refuse values that would inject header lines).
 # Fails with `invalid mime token "X"` when `token` does not name a live token.
 proc ::smtp::bridge::message {token} {
@@ -15,17 +15,42 @@ proc ::smtp::bridge::message {token} {
         return -code error -errorcode [list SMTP MIME TOKEN] \
             "invalid mime token \"$token\""
     }
+    set fields [Fields $token]
+    # mime::buildmessage renders into a channel translating LF to CRLF, which turns a
+    # CRLF already inside an 8bit or binary body into CR CR LF. Rendering with LF kept as
+    # it is leaves every line end of the message as mime wrote it; the DATA encoder then
+    # turns each one (CRLF, LF or CR) into exactly one CRLF. The encoding is the same as
+    # mime's own (the system encoding).
+    package require tcl::chan::memchan
+    set chan [tcl::chan::memchan]
+    chan configure $chan -translation lf
+    if {[catch {::mime::copymessage $token $chan} message]} {
+        close $chan
+        return -code error -errorcode [list SMTP MIME BUILD] \
+            "cannot render mime token \"$token\": $message"
+    }
+    seek $chan 0
+    chan configure $chan -translation binary
+    set message [read $chan]
+    close $chan
+    list $message $fields
+}
+
+# The header fields of a token and of all its parts, as a flat name/value list.
+proc ::smtp::bridge::Fields {token} {
     set fields {}
     foreach name [::mime::getheader $token -names] {
         foreach value [::mime::getheader $token $name] {
             lappend fields $name $value
         }
     }
-    if {[catch {::mime::buildmessage $token} message]} {
-        return -code error -errorcode [list SMTP MIME BUILD] \
-            "cannot render mime token \"$token\": $message"
+    # A leaf part has no "parts" property: getproperty raises an error for it.
+    if {![catch {::mime::getproperty $token parts} parts]} {
+        foreach part $parts {
+            lappend fields {*}[Fields $part]
+        }
     }
-    list $message $fields
+    return $fields
 }
 
 # Parses an address list with mime's RFC 822 parser. Returns a flat list of

@@ -3,6 +3,7 @@
 mod options;
 mod outcome;
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::bridge::Bridge;
@@ -65,7 +66,9 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
     let debug = options.debug;
     let mut trace = |line: &str| {
         if debug {
-            eprintln!("{line}");
+            // Not eprintln!, which panics when stderr is closed (a daemon); a lost trace
+            // line must not fail the send.
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     };
     let delivery = client::send(&request, &mut trace).map_err(outcome::send_error)?;

@@ -161,7 +161,7 @@ fn add_header(interp: &Interp<'_>, headers: &mut Vec<HeaderOption>, value: &Obj)
             &["SMTP", "OPTION", "HEADER", "RESERVED"],
         ));
     }
-    message::check_field_name(&key).map_err(|e| TclError::new(e.to_string(), &["SMTP", "HEADER", "NAME"]))?;
+    message::check_field_name(&key).map_err(super::outcome::message_error)?;
     if message::has_line_break_or_nul(&field_value) {
         let err = message::Error::LineBreak { what: format!("-header {key}"), value: field_value };
         return Err(TclError::new(err.to_string(), &["SMTP", "INJECTION", "-header"]));

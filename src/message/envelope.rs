@@ -136,6 +136,11 @@ fn parse(parser: &mut dyn AddressParser, text: &str, who: &str) -> Result<Vec<St
     let mailboxes = parser.parse(text).map_err(Error::Parser)?;
     let mut addresses = Vec::with_capacity(mailboxes.len());
     for m in mailboxes {
+        // An empty group ("undisclosed-recipients:;") parses as one entry without an
+        // address; it names nobody, and `RCPT TO:<>` is never a valid recipient.
+        if m.address.is_empty() && m.error.is_empty() {
+            continue;
+        }
         if !m.error.is_empty() {
             return Err(Error::Address { who: who.into(), detail: m.error });
         }
@@ -271,6 +276,22 @@ mod tests {
     fn no_address_at_all_is_an_error_not_a_silent_no_op() {
         let err = run(&[h("To", &[""])], Some("s@x"), "").unwrap_err();
         assert!(matches!(err, Error::NoRecipients { .. }));
+    }
+
+    #[test]
+    fn an_empty_group_names_no_recipient() {
+        struct Group;
+        impl AddressParser for Group {
+            fn parse(&mut self, text: &str) -> Result<Vec<Mailbox>, String> {
+                let address = if text.ends_with(":;") { String::new() } else { text.to_string() };
+                Ok(vec![Mailbox { address, error: String::new() }])
+            }
+        }
+        let headers = [h("To", &["undisclosed-recipients:;"]), h("Bcc", &["hidden@x"])];
+        let input = Input { headers: &headers, originator: Some("s@x"), recipients: "", user: "u" };
+        assert_eq!(envelope(&input, &mut Group).unwrap().recipients, ["hidden@x"]);
+        let input = Input { headers: &headers[..1], ..input };
+        assert!(matches!(envelope(&input, &mut Group), Err(Error::NoRecipients { .. })));
     }
 
     #[test]

@@ -205,7 +205,10 @@ pub fn check_message_field(name: &str, value: &str) -> Result<(), Error> {
         b'\r' => bytes.get(i + 1) != Some(&b'\n') || !folded_at(i + 1),
         _ => false,
     });
-    if bad || super::has_line_break_or_nul(name) {
+    if super::has_line_break_or_nul(name) {
+        return Err(Error::LineBreak { what: "a header name of the mime token".into(), value: name.into() });
+    }
+    if bad {
         return Err(Error::LineBreak { what: format!("header {name} of the mime token"), value: value.into() });
     }
     Ok(())
