@@ -10,7 +10,15 @@ fn tcltest_suites_pass() {
     // Integration tests live in <target>/<profile>/deps; the library is one level up.
     let exe = std::env::current_exe().expect("test binary path");
     let libdir = exe.parent().and_then(Path::parent).expect("profile directory");
-    assert!(libdir.join("pkgIndex.tcl").exists(), "no pkgIndex.tcl in {}", libdir.display());
+    // `cargo test` links only the rlib for its test binaries; the cdylib that tclsh
+    // loads must be built explicitly, in the same profile.
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--lib", "--quiet"]).current_dir(root);
+    if libdir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    assert!(build.status().expect("cargo runs").success(), "cargo build --lib failed");
+    assert!(libdir.join("libtclsmtp.so").exists(), "no libtclsmtp.so in {}", libdir.display());
     let status = Command::new("tclsh8.6")
         .arg(root.join("tests/all.tcl"))
         .env("TCLSMTP_LIBDIR", libdir)
