@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential pkg-config libclang-dev   # cargo's C toolchain; bindgen for tcl-sys
+    libssl-dev openssl                        # the openssl crate; test certificates
     tcl8.6 tcl8.6-dev tcllib                  # tclsh, tcl.h and the stub library, mime
     python3 python3-aiosmtpd                  # the independent test SMTP server
     binutils ca-certificates curl             # readelf (a test); rustup when cargo is missing

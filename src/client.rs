@@ -5,10 +5,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::smtp::{
-    parse_reply, Command, DataEncoder, Failure, FailureKind, Next, Outcome, Params, Refusal, Reply, Session, Status,
-    Step,
+    parse_reply, Command, DataEncoder, Failure, FailureKind, Next, Outcome, Params, PolicyAnswer, Refusal, Reply,
+    Session, Status, Step, TlsIssue,
 };
-use crate::transport::{self, Connection};
+use crate::transport::{self, Connection, TlsConfig, Verification};
 
 /// One entry of `-servers`/`-ports`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +28,15 @@ impl fmt::Display for Server {
 }
 
 /// Everything needed to send one message.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Request {
     /// Tried in order until one accepts the connection.
     pub servers: Vec<Server>,
     pub params: Params,
+    /// How to do TLS; `None` when neither STARTTLS nor implicit TLS is wanted.
+    pub tls: Option<TlsConfig>,
+    /// TLS from the first byte (`-tlsimport`), instead of STARTTLS.
+    pub implicit_tls: bool,
     /// The message as it should be stored (any line endings); encoded for DATA on the way out.
     pub message: Vec<u8>,
 }
@@ -58,48 +62,80 @@ pub enum Error {
     Invalid(String),
 }
 
+/// What the caller provides to a send: where the `-debug` trace goes, and the
+/// `-tlspolicy` command.
+pub trait Hooks {
+    /// One line of the `-debug` trace.
+    fn trace(&mut self, line: &str);
+    /// Asks `-tlspolicy` about a TLS weakness (`code`, `diagnostic`); `None` when the caller
+    /// gave no policy, so the defaults apply.
+    fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer>;
+}
+
 /// How many message bytes are encoded and written at a time: large enough for few system
 /// calls, small enough that the encoded copy stays a small fraction of the message.
 const MESSAGE_CHUNK: usize = 256 * 1024;
 
-/// Sends `request`, writing a `-debug` trace line to `trace` for every step.
-pub fn send(request: &Request, trace: &mut dyn FnMut(&str)) -> Result<Delivery, Error> {
+/// Sends `request`, trying each server in turn.
+pub fn send(request: &Request, hooks: &mut dyn Hooks) -> Result<Delivery, Error> {
     let mut failures = Vec::new();
     for server in &request.servers {
-        trace(&format!("Trying {}...", server.host));
-        let session = Session::new(request.params.clone()).map_err(|e| Error::Invalid(e.0))?;
-        let timeouts = request.params.timeouts;
-        let outcome = match transport::connect(&server.host, server.port, timeouts.connect) {
-            Ok(conn) => Driver { conn, buf: Vec::new(), trace: &mut *trace }.run(session, &request.message),
-            Err(e) => {
-                trace(&format!("    ... {e} ..."));
-                Outcome::Unusable(Failure { step: Step::Connect, kind: failure_kind(e, timeouts.connect) })
-            }
-        };
+        let mut outcome = attempt(request, server, true, hooks)?;
+        if outcome == Outcome::RetryWithoutTls {
+            hooks.trace("    ... -tlspolicy allows plaintext after the failed TLS handshake: reconnecting ...");
+            outcome = attempt(request, server, false, hooks)?;
+        }
         match outcome {
             Outcome::Delivered { refused } => return Ok(Delivery { sent: true, refused }),
             Outcome::NotSent { refused } => return Ok(Delivery { sent: false, refused }),
             Outcome::Failed(failure) => return Err(Error::Transaction { server: server.clone(), failure }),
             Outcome::Unusable(failure) => failures.push((server.clone(), failure)),
+            // The second attempt runs without TLS, so it cannot ask for a third.
+            Outcome::RetryWithoutTls => {}
         }
     }
     Err(Error::NoServer(failures))
 }
 
+/// One connection to `server`, with TLS as requested (`use_tls`) or without any.
+fn attempt(request: &Request, server: &Server, use_tls: bool, hooks: &mut dyn Hooks) -> Result<Outcome, Error> {
+    hooks.trace(&format!("Trying {}...", server.host));
+    let tls = request.tls.as_ref().filter(|_| use_tls);
+    let mut params = request.params.clone();
+    params.starttls &= tls.is_some() && !request.implicit_tls;
+    let session = Session::new(params).map_err(|e| Error::Invalid(e.0))?;
+    let timeouts = request.params.timeouts;
+    Ok(match transport::connect(&server.host, server.port, timeouts.connect) {
+        Ok(conn) => {
+            let driver = Driver { conn: Some(conn), buf: Vec::new(), hooks, tls, host: &server.host };
+            driver.run(session, &request.message, tls.is_some() && request.implicit_tls)
+        }
+        Err(e) => {
+            hooks.trace(&format!("    ... {e} ..."));
+            Outcome::Unusable(Failure { step: Step::Connect, kind: failure_kind(e, timeouts.connect) })
+        }
+    })
+}
+
 /// One connection's I/O on behalf of a [`Session`].
-struct Driver<'t> {
-    conn: Connection,
+struct Driver<'a> {
+    /// `None` once a failed TLS handshake has consumed the connection.
+    conn: Option<Connection>,
     /// Bytes received but not yet parsed.
     buf: Vec<u8>,
-    trace: &'t mut dyn FnMut(&str),
+    hooks: &'a mut dyn Hooks,
+    tls: Option<&'a TlsConfig>,
+    /// The server's name as given, for TLS verification.
+    host: &'a str,
 }
 
 impl Driver<'_> {
-    fn run(mut self, mut session: Session, message: &[u8]) -> Outcome {
-        let mut next = self.await_reply(&mut session);
+    fn run(mut self, mut session: Session, message: &[u8], implicit_tls: bool) -> Outcome {
+        let mut next = if implicit_tls { self.handshake(&mut session) } else { Next::Receive };
         loop {
             next = match next {
                 Next::Close(outcome) => return outcome,
+                Next::Receive => self.await_reply(&mut session),
                 Next::Send(command) => match self.write_command(&command, &session) {
                     Ok(()) => self.await_reply(&mut session),
                     Err(kind) => session.handle_failure(kind),
@@ -107,11 +143,21 @@ impl Driver<'_> {
                 Next::SendMessage => match self.write_message(message, &session) {
                     Ok(()) => {
                         session.message_sent();
-                        (self.trace)(&format!("--> . (wait upto {} seconds)", session.timeout().as_secs()));
+                        self.hooks.trace(&format!("--> . (wait upto {} seconds)", session.timeout().as_secs()));
                         self.await_reply(&mut session)
                     }
                     Err(kind) => session.handle_failure(kind),
                 },
+                Next::StartTls => {
+                    // Bytes that came after the 220 were sent before TLS protects anything:
+                    // a man in the middle may have injected them (RFC 3207 §6). Drop them.
+                    self.buf.clear();
+                    self.handshake(&mut session)
+                }
+                Next::AskPolicy(issue) => {
+                    let answer = self.decide(&issue);
+                    session.policy_answer(answer)
+                }
             }
         }
     }
@@ -120,6 +166,61 @@ impl Driver<'_> {
         match self.read_reply(session) {
             Ok(reply) => session.handle_reply(reply),
             Err(kind) => session.handle_failure(kind),
+        }
+    }
+
+    /// Runs the TLS handshake and tells the session how it went.
+    fn handshake(&mut self, session: &mut Session) -> Next {
+        let (Some(tls), Some(conn)) = (self.tls, self.conn.take()) else {
+            return session.handle_failure(FailureKind::Closed);
+        };
+        let deadline = Instant::now() + session.timeout();
+        match conn.start_tls(tls, self.host, deadline) {
+            Ok((conn, verification)) => {
+                self.conn = Some(conn);
+                match verification {
+                    Verification::Verified => {
+                        self.hooks.trace("    ... TLS established, certificate verified ...");
+                        session.tls_established()
+                    }
+                    Verification::Skipped => {
+                        self.hooks.trace("    ... TLS established, certificate not checked (-require 0) ...");
+                        session.tls_established()
+                    }
+                    Verification::Failed(why) => {
+                        self.hooks.trace(&format!("    ... TLS established, certificate verify failed: {why} ..."));
+                        session.tls_failed(TlsIssue::NotVerified(why))
+                    }
+                }
+            }
+            Err(why) => {
+                self.hooks.trace(&format!("    ... TLS handshake failed: {why} ..."));
+                session.tls_failed(TlsIssue::Handshake(why))
+            }
+        }
+    }
+
+    /// Asks the policy about `issue`, or applies the defaults: without a policy, a server
+    /// that refuses or lacks STARTTLS is used in plaintext (as tcllib does), and a failed
+    /// handshake or an unverified certificate is never accepted.
+    fn decide(&mut self, issue: &TlsIssue) -> PolicyAnswer {
+        let (code, diagnostic) = (issue.code(), issue.diagnostic());
+        if let Some(answer) = self.hooks.tls_policy(code, &diagnostic) {
+            let said = match &answer {
+                PolicyAnswer::Insecure => "insecure".to_string(),
+                PolicyAnswer::Secure { why } => format!("secure ({why})"),
+            };
+            self.hooks.trace(&format!("    ... -tlspolicy on {code} {diagnostic}: {said} ..."));
+            return answer;
+        }
+        match issue {
+            TlsIssue::Refused(_) | TlsIssue::NotOffered => {
+                self.hooks.trace(&format!("    ... {diagnostic}: no -tlspolicy, continuing without TLS ..."));
+                PolicyAnswer::Insecure
+            }
+            TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) => {
+                PolicyAnswer::Secure { why: "no -tlspolicy allows it".into() }
+            }
         }
     }
 
@@ -137,12 +238,13 @@ impl Driver<'_> {
                 }
                 Ok(Status::Partial) => {}
                 Err(e) => {
-                    (self.trace)(&format!("    ... {e} ..."));
+                    self.hooks.trace(&format!("    ... {e} ..."));
                     return Err(FailureKind::Protocol(e));
                 }
             }
-            if let Err(e) = self.conn.read_some(&mut self.buf, deadline) {
-                (self.trace)(&format!("    ... {e} ..."));
+            let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+            if let Err(e) = conn.read_some(&mut self.buf, deadline) {
+                self.hooks.trace(&format!("    ... {e} ..."));
                 return Err(failure_kind(e, timeout));
             }
         }
@@ -152,31 +254,36 @@ impl Driver<'_> {
         let mut line = Vec::with_capacity(64);
         command.encode(&mut line);
         // The timeout shown is the wait for the reply that follows, as in tcllib's trace.
-        (self.trace)(&format!("--> {command} (wait upto {} seconds)", session.timeout().as_secs()));
-        let write = session.write_timeout();
-        self.conn.write_all(&line, Instant::now() + write).map_err(|e| failure_kind(e, write))
+        self.hooks.trace(&format!("--> {command} (wait upto {} seconds)", session.timeout().as_secs()));
+        self.write(&line, session)
     }
 
     /// Writes the message as a DATA section, in chunks so the encoded copy stays small.
     fn write_message(&mut self, message: &[u8], session: &Session) -> Result<(), FailureKind> {
-        let write = session.write_timeout();
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(MESSAGE_CHUNK + MESSAGE_CHUNK / 8);
         for chunk in message.chunks(MESSAGE_CHUNK) {
             out.clear();
             encoder.encode(chunk, &mut out);
-            self.conn.write_all(&out, Instant::now() + write).map_err(|e| failure_kind(e, write))?;
+            self.write(&out, session)?;
         }
         out.clear();
         encoder.finish(&mut out);
-        self.conn.write_all(&out, Instant::now() + write).map_err(|e| failure_kind(e, write))
+        self.write(&out, session)
+    }
+
+    /// Writes `data` within the session's write timeout.
+    fn write(&mut self, data: &[u8], session: &Session) -> Result<(), FailureKind> {
+        let limit = session.write_timeout();
+        let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+        conn.write_all(data, Instant::now() + limit).map_err(|e| failure_kind(e, limit))
     }
 
     fn trace_reply(&mut self, reply: &Reply) {
         let last = reply.lines.len().saturating_sub(1);
         for (i, text) in reply.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
-            (self.trace)(format!("<-- {}{sep}{text}", reply.code).trim_end());
+            self.hooks.trace(format!("<-- {}{sep}{text}", reply.code).trim_end());
         }
     }
 }

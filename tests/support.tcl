@@ -302,18 +302,113 @@ proc ::ts::stopall {} {
 }
 
 # Stop servers however the test file ends (exit wrapper + cleanupTests trace).
+#	The test certificates of [::ts::certs] are removed at the same two points (not
+#	by [::ts::stopall] itself, which test cleanups call between tests).
 if {![llength [info commands ::ts::RealExit]]} {
     rename ::exit ::ts::RealExit
     proc ::exit {{code 0}} {
 	catch {::ts::stopall}
+	catch {::ts::DeleteCerts}
 	::ts::RealExit $code
     }
 }
 if {"::ts::OnCleanup" ni [join [trace info execution ::tcltest::cleanupTests]]} {
     proc ::ts::OnCleanup {args} {
 	catch {::ts::stopall}
+	catch {::ts::DeleteCerts}
     }
     trace add execution ::tcltest::cleanupTests enter ::ts::OnCleanup
+}
+
+# ---------------------------------------------------------------------------------
+# TLS test certificates
+# ---------------------------------------------------------------------------------
+
+# ::ts::certs --
+#	The TLS test certificate set (tests/servers/make-certs.sh: EC P-256, a private
+#	CA), generated on first use into a private temp dir and cached for the process;
+#	the dir is deleted at [exit] and at [cleanupTests] (unless TS_KEEP is set), after
+#	which the next call generates a fresh set: call ::ts::certs where the paths are
+#	needed instead of keeping them across test files. Returns a dict of paths:
+#	    dir                        the directory
+#	    ca          ca_key         the CA certificate (trust anchor) and its key
+#	    server_cert server_key     CA-signed, CN=localhost, SAN DNS:localhost,
+#	                               IP:127.0.0.1, serverAuth: verifies for both names
+#	    self_cert   self_key       self-signed localhost/127.0.0.1 (untrusted)
+#	    wrong_cert  wrong_key      CA-signed for DNS:wrong.example only (name mismatch)
+#	    expired_cert expired_key   CA-signed localhost/127.0.0.1, valid 2020-01-01 to
+#	                               2021-01-01
+#	    client_cert client_key     CA-signed client certificate (clientAuth)
+proc ::ts::certs {} {
+    variable certs
+    variable serversdir
+    if {[info exists certs] && [file exists [dict get $certs client_key]]} {
+	return $certs
+    }
+    set dir [tempdir certs]
+    if {[catch {exec sh [file join $serversdir make-certs.sh] $dir 2>@1} msg]} {
+	catch {file delete -force -- $dir}
+	error "make-certs.sh failed: $msg"
+    }
+    set d [dict create dir $dir ca [file join $dir ca.pem] ca_key [file join $dir ca.key]]
+    foreach name {server self wrong expired client} {
+	dict set d ${name}_cert [file join $dir $name.pem]
+	dict set d ${name}_key [file join $dir $name.key]
+    }
+    set certs $d
+    return $certs
+}
+
+# ::ts::DeleteCerts --
+#	Remove the certificate dir of [::ts::certs] (kept if TS_KEEP is set) and forget it.
+proc ::ts::DeleteCerts {} {
+    variable certs
+    if {![info exists certs]} {
+	return
+    }
+    set dir [dict get $certs dir]
+    unset certs
+    if {!([info exists ::env(TS_KEEP)] && $::env(TS_KEEP) ne "")} {
+	file delete -force -- $dir
+    }
+}
+
+# ::ts::CertPair name --
+#	{certfile keyfile} of the server certificate called name (server, self, wrong,
+#	expired; also client).
+proc ::ts::CertPair {name} {
+    set c [certs]
+    if {$name ni {server self wrong expired client}} {
+	error "bad certificate name \"$name\": must be server, self, wrong, expired\
+		or client"
+    }
+    return [list [dict get $c ${name}_cert] [dict get $c ${name}_key]]
+}
+
+# ::ts::starttls certname ?inject? --
+#	A scripted-server behaviour (for the "STARTTLS" event) that answers
+#	"220 2.0.0 Ready to start TLS", immediately followed in the same write by inject
+#	if given (scripted.py interprets Python escapes in it: pass literal backslashes,
+#	e.g. {250-injected\r\n}), then performs a server-side TLS handshake with the
+#	certificate certname (server, self, wrong, expired) and continues over TLS.
+proc ::ts::starttls {certname args} {
+    if {[llength $args] > 1} {
+	error "wrong # args: should be \"::ts::starttls certname ?inject?\""
+    }
+    lassign [CertPair $certname] cert key
+    set v "@starttls:$cert:$key"
+    if {[llength $args]} {
+	append v ":[lindex $args 0]"
+    }
+    return $v
+}
+
+# ::ts::implicit_tls certname --
+#	The value for the scripted-server script key "implicit_tls" (every connection
+#	is TLS from the first byte) with the certificate certname.
+proc ::ts::implicit_tls {certname} {
+    lassign [CertPair $certname] cert key
+    return "$cert:$key"
 }
 
 # ---------------------------------------------------------------------------------
@@ -340,7 +435,9 @@ proc ::ts::IsSeq {v} {
 #	Start scripted.py with script, a dict event -> behaviour (see scripted.py: keys
 #	"greeting", verbs like "EHLO" "RCPT", "DOT", "AUTHDATA", "*"; values are reply
 #	text or @close @reset @hang @delay:S:X @raw:T @trickle:S:X @big:N:P @endless
-#	@then-close:X @stay:X, or [::ts::seq v1 v2 ...]). Returns a handle.
+#	@then-close:X @stay:X @starttls:C:K[:I] (see [::ts::starttls]), or
+#	[::ts::seq v1 v2 ...]); key "implicit_tls" (value from [::ts::implicit_tls])
+#	makes every connection TLS from the first byte. Returns a handle.
 proc ::ts::server {{script {}}} {
     variable python
     variable serversdir
@@ -367,8 +464,9 @@ proc ::ts::server {{script {}}} {
 
 # ::ts::log h --
 #	Server h's log so far: a list of dicts (keys conn, ev, and line/crlf, n/file,
-#	why ... per event). Command and reply lines are byte strings: one char per byte
-#	(use [encoding convertfrom utf-8] for UTF-8 text).
+#	why ... per event; "tls" entries: sni version cipher; "tls-failed": error and
+#	maybe plaintext). Command and reply lines are byte strings: one char per byte
+#	(use [encoding convertfrom utf-8] for UTF-8 text). JSON null reads as "null".
 proc ::ts::log {h} {
     set path [Get $h log]
     if {![file exists $path]} {
@@ -390,7 +488,8 @@ proc ::ts::log {h} {
 }
 
 # ::ts::events h ev ?conn? --
-#	The log entries of event type ev (open C S data data-partial close), optionally
+#	The log entries of event type ev (open C S data data-partial close tls
+#	tls-failed), optionally
 #	only those of connection conn.
 proc ::ts::events {h ev {conn {}}} {
     set out {}
@@ -449,10 +548,16 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 # capture.py
 # ---------------------------------------------------------------------------------
 
-# ::ts::capture ?-refuse SUBSTR? ?-pipelining? --
+# ::ts::capture ?-refuse SUBSTR? ?-pipelining? ?-starttls CERTNAME? ?-require-starttls?
+#		?-implicit CERTNAME? ?-client-ca? --
 #	Start the aiosmtpd capture server; returns a handle. -refuse makes it answer
 #	550 5.1.1 to any RCPT address containing SUBSTR; -pipelining adds PIPELINING to
-#	its EHLO reply.
+#	its EHLO reply. TLS (CERTNAME: server, self, wrong or expired, from
+#	[::ts::certs]): -starttls offers STARTTLS with that certificate;
+#	-require-starttls (with -starttls) answers "530 Must issue a STARTTLS command
+#	first" to MAIL etc. before TLS; -implicit makes the port TLS from the first byte
+#	instead; -client-ca (with either) requires a client certificate signed by the
+#	test CA (client_cert/client_key of [::ts::certs]).
 proc ::ts::capture {args} {
     variable python
     variable serversdir
@@ -470,10 +575,40 @@ proc ::ts::capture {args} {
 	    -pipelining {
 		lappend extra --pipelining
 	    }
+	    -starttls - -implicit {
+		if {![llength $args]} {
+		    error "$opt needs a certificate name"
+		}
+		if {[info exists tlsmode]} {
+		    error "only one of -starttls and -implicit"
+		}
+		set args [lassign $args val]
+		if {$val ni {server self wrong expired}} {
+		    error "bad certificate name \"$val\": must be server, self, wrong or expired"
+		}
+		set tlsmode $opt
+		lassign [CertPair $val] cert key
+		lappend extra [string cat - $opt] --cert $cert --key $key
+	    }
+	    -require-starttls {
+		set requiretls 1
+		lappend extra --require-starttls
+	    }
+	    -client-ca {
+		set clientca 1
+		lappend extra --client-ca [dict get [certs] ca]
+	    }
 	    default {
-		error "bad option \"$opt\": must be -refuse or -pipelining"
+		error "bad option \"$opt\": must be -refuse, -pipelining, -starttls,\
+			-require-starttls, -implicit or -client-ca"
 	    }
 	}
+    }
+    if {[info exists requiretls] && !([info exists tlsmode] && $tlsmode eq "-starttls")} {
+	error "-require-starttls needs -starttls"
+    }
+    if {[info exists clientca] && ![info exists tlsmode]} {
+	error "-client-ca needs -starttls or -implicit"
     }
     set dir [tempdir capture]
     set cmd [list $python [file join $serversdir capture.py] \
@@ -484,8 +619,11 @@ proc ::ts::capture {args} {
 # ::ts::messages h ?count? ?timeout_ms? --
 #	Wait until at least count (default 1) messages are stored (error after
 #	timeout_ms, default 5000), then return all stored messages in order, each a
-#	dict {mail_from rcpt_tos mail_options rcpt_options data}; data is the exact
-#	bytes (binary string) the server stored, dot-stuffing undone.
+#	dict {mail_from rcpt_tos mail_options rcpt_options tls sni client_cert data};
+#	data is the exact bytes (binary string) the server stored, dot-stuffing undone;
+#	tls is true/false (arrived over TLS: STARTTLS or implicit), sni the server name
+#	the client sent in its TLS ClientHello ("" if none, or no TLS), client_cert
+#	true/false (a client certificate verified against the test CA).
 proc ::ts::messages {h {count 1} {timeout 5000}} {
     set dir [file join [Get $h dir] msgs]
     if {$count > 0
@@ -496,6 +634,9 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
     set out {}
     for {set n 1} {[file exists [file join $dir $n.json]]} {incr n} {
 	set d [::json::json2dict [readfile [file join $dir $n.json]]]
+	if {[dict exists $d sni] && [dict get $d sni] eq "null"} {
+	    dict set d sni ""
+	}
 	dict set d data [readfile [file join $dir $n.eml] 1]
 	lappend out $d
     }

@@ -1,9 +1,9 @@
 //! `::smtp::sendmessage token ?option value ...?`: Tcl words in, Tcl result out.
 
+mod hooks;
 mod options;
 mod outcome;
 
-use std::io::Write;
 use std::time::Duration;
 
 use crate::bridge::Bridge;
@@ -11,6 +11,7 @@ use crate::client::{self, Request};
 use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{self, Params, Timeouts};
 use crate::tcl::{Interp, Obj, TclError};
+use crate::transport::TlsConfig;
 
 /// The command. Everything that can be checked is checked before the first connection.
 pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
@@ -21,12 +22,14 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         ));
     };
     let options = options::parse(interp, words)?;
-    if options.tlsimport {
-        return Err(TclError::new(
-            "-tlsimport: implicit TLS is not available in this build of smtp yet",
-            &["SMTP", "TLS", "UNSUPPORTED"],
-        ));
-    }
+    // Unreadable certificate files fail here, before any connection.
+    let tls = match options.usetls || options.tlsimport {
+        true => Some(
+            TlsConfig::new(&options.tlsoptions)
+                .map_err(|e| TclError::new(format!("-tlsoptions: {e}"), &["SMTP", "OPTION", "VALUE", "-tlsoptions"]))?,
+        ),
+        false => None,
+    };
     let bridge = Bridge::new(interp);
     let context = bridge.context()?;
     let input = Input {
@@ -56,21 +59,15 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
     let params = Params {
         client,
         queue: options.queue,
+        starttls: options.usetls && !options.tlsimport,
         sender: envelope.sender,
         recipients: envelope.recipients,
         at_least_one: options.atleastone,
         message_size: smtp::message_size(&message),
         timeouts,
     };
-    let request = Request { servers: options.servers, params, message };
-    let debug = options.debug;
-    let mut trace = |line: &str| {
-        if debug {
-            // Not eprintln!, which panics when stderr is closed (a daemon); a lost trace
-            // line must not fail the send.
-            let _ = writeln!(std::io::stderr(), "{line}");
-        }
-    };
-    let delivery = client::send(&request, &mut trace).map_err(outcome::send_error)?;
+    let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };
+    let mut hooks = hooks::TclHooks::new(interp, options.debug, options.tlspolicy);
+    let delivery = client::send(&request, &mut hooks).map_err(outcome::send_error)?;
     Ok(outcome::refusals(interp, &delivery.refused))
 }

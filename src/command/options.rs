@@ -6,6 +6,7 @@
 use crate::client::Server;
 use crate::message::{self, HeaderOption};
 use crate::tcl::{Interp, Obj, TclError};
+use crate::transport::TlsOptions;
 
 /// The options, typed and checked.
 #[derive(Debug, Clone)]
@@ -13,7 +14,11 @@ pub struct Options {
     pub atleastone: bool,
     pub debug: bool,
     pub queue: bool,
+    pub usetls: bool,
     pub tlsimport: bool,
+    /// `-tlspolicy`: a command prefix, `None` when not given or empty.
+    pub tlspolicy: Option<Obj>,
+    pub tlsoptions: TlsOptions,
     /// The wait for the end-of-data reply, in seconds.
     pub maxsecs: u64,
     /// `-timeout`: a cap on every network wait, in seconds.
@@ -35,7 +40,10 @@ impl Default for Options {
             atleastone: false,
             debug: false,
             queue: false,
+            usetls: true,
             tlsimport: false,
+            tlspolicy: None,
+            tlsoptions: TlsOptions::default(),
             maxsecs: 120,
             timeout: None,
             headers: Vec::new(),
@@ -72,11 +80,15 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
             "-debug" => o.debug = boolean(value)?,
             "-queue" => o.queue = boolean(value)?,
             "-tlsimport" => o.tlsimport = boolean(value)?,
-            // TLS and AUTH are not in this build yet (they have their own issues). Their
-            // options are checked now, so a script with a bad value fails early, and are
-            // otherwise ignored, as tcllib ignores them without its tls and SASL packages.
-            "-usetls" => drop(boolean(value)?),
-            "-tlspolicy" => drop(interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?),
+            "-usetls" => o.usetls = boolean(value)?,
+            "-tlspolicy" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?;
+                o.tlspolicy = (!words.is_empty()).then(|| value.clone());
+            }
+            "-tlsoptions" => o.tlsoptions = tls_options(interp, value)?,
+            // AUTH is not in this build yet (it has its own issue). Its options are checked
+            // now, so a script with a bad value fails early, and are otherwise ignored, as
+            // tcllib ignores them without its SASL package.
             "-username" => drop(line(value, "-username")?),
             "-password" => {}
             "-maxsecs" => o.maxsecs = seconds(value, "-maxsecs")?,
@@ -113,6 +125,43 @@ fn boolean(value: &Obj) -> Result<bool, TclError> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(TclError::new(format!("unknown boolean value: {text}"), &["SMTP", "OPTION", "BOOLEAN"])),
     }
+}
+
+/// `-tlsoptions {-cafile F -cadir D -certfile F -keyfile F -require BOOL -servername NAME}`,
+/// named as in the Tcl `tls` package.
+fn tls_options(interp: &Interp<'_>, value: &Obj) -> Result<TlsOptions, TclError> {
+    let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlsoptions"))?;
+    if words.len() % 2 != 0 {
+        let msg = format!("-tlsoptions expects option/value pairs, not \"{}\"", value.text());
+        return Err(value_error(msg, "-tlsoptions"));
+    }
+    let mut o = TlsOptions::default();
+    for pair in words.chunks(2) {
+        let [name, value] = pair else { continue };
+        let name = name.text();
+        let path = |v: &Obj| -> Result<Option<String>, TclError> {
+            let text = line(v, "-tlsoptions")?;
+            Ok((!text.is_empty()).then_some(text))
+        };
+        match name.as_str() {
+            "-cafile" => o.cafile = path(value)?,
+            "-cadir" => o.cadir = path(value)?,
+            "-certfile" => o.certfile = path(value)?,
+            "-keyfile" => o.keyfile = path(value)?,
+            "-require" => o.require = boolean(value)?,
+            "-servername" => o.servername = path(value)?,
+            _ => {
+                return Err(value_error(
+                    format!(
+                        "bad option \"{name}\" in -tlsoptions: must be -cafile, -cadir, -certfile, -keyfile, \
+                         -require or -servername"
+                    ),
+                    "-tlsoptions",
+                ))
+            }
+        }
+    }
+    Ok(o)
 }
 
 /// A whole number of seconds, at least 1 (tcllib silently misreads 0, 1.5 and `abc`).

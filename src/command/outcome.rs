@@ -2,7 +2,7 @@
 
 use crate::client::{self, Server};
 use crate::message;
-use crate::smtp::{Failure, FailureKind, Refusal, Step};
+use crate::smtp::{Failure, FailureKind, Refusal, Step, TlsIssue};
 use crate::tcl::{Interp, Obj, TclError};
 
 /// The result of a send: a list of `{address code diagnostic}`, one per refused
@@ -31,9 +31,18 @@ pub fn send_error(e: client::Error) -> TclError {
     match e {
         client::Error::NoServer(failures) => {
             let each: Vec<String> = failures.iter().map(|(server, f)| format!("{server}: {f}")).collect();
-            let mut code = vec!["SMTP".to_string(), "SERVERS".to_string()];
-            if let Some((_, last)) = failures.last() {
-                code.extend(failure_code(last));
+            // A TLS refusal says so first (`SMTP TLS ...`): the server was usable, but not
+            // securely. Other failures are `SMTP SERVERS <last failure>`.
+            let mut code = vec!["SMTP".to_string()];
+            match failures.last() {
+                Some((_, last @ Failure { kind: FailureKind::TlsRefused { .. }, .. })) => {
+                    code.extend(failure_code(last))
+                }
+                Some((_, last)) => {
+                    code.push("SERVERS".into());
+                    code.extend(failure_code(last));
+                }
+                None => code.push("SERVERS".into()),
             }
             TclError { message: format!("no server accepted the message: {}", each.join("; ")), errorcode: code }
         }
@@ -54,7 +63,8 @@ fn transaction_error(server: &Server, failure: &Failure) -> TclError {
 }
 
 /// `REPLY 553 MAIL`, `TIMEOUT ENDOFDATA`, `CLOSED RCPT`, `IO CONNECT`, `PROTOCOL EHLO`,
-/// `SIZE 2000 1000`: what happened first, so `SMTP REPLY 5*` matches every refusal.
+/// `SIZE 2000 1000`, `TLS VERIFY`: what happened first, so `SMTP REPLY 5*`
+/// matches every refusal.
 fn failure_code(f: &Failure) -> Vec<String> {
     let step = f.step.code_word().to_string();
     match &f.kind {
@@ -64,5 +74,12 @@ fn failure_code(f: &Failure) -> Vec<String> {
         FailureKind::Io(_) => vec!["IO".into(), step],
         FailureKind::Protocol(_) => vec!["PROTOCOL".into(), step],
         FailureKind::TooBig { size, limit } => vec!["SIZE".into(), size.to_string(), limit.to_string()],
+        // The kind of TLS trouble names its step already.
+        FailureKind::TlsRefused { issue, .. } => match issue {
+            TlsIssue::Refused(reply) => vec!["TLS".into(), "REFUSED".into(), reply.code.to_string()],
+            TlsIssue::NotOffered => vec!["TLS".into(), "NOTOFFERED".into()],
+            TlsIssue::Handshake(_) => vec!["TLS".into(), "HANDSHAKE".into()],
+            TlsIssue::NotVerified(_) => vec!["TLS".into(), "VERIFY".into()],
+        },
     }
 }

@@ -13,6 +13,7 @@ pub enum Command {
     Onex,
     /// Ask the server to queue rather than deliver at once (`-queue`, when XQUE is offered).
     Qued,
+    StartTls,
     Mail {
         from: String,
         size: Option<u64>,
@@ -37,6 +38,7 @@ impl Command {
             Command::Helo(_) => Step::Helo,
             Command::Onex => Step::Onex,
             Command::Qued => Step::Qued,
+            Command::StartTls => Step::StartTls,
             Command::Mail { .. } => Step::Mail,
             Command::Rcpt(_) => Step::Rcpt,
             Command::Data => Step::Data,
@@ -55,6 +57,7 @@ impl fmt::Display for Command {
             Command::Helo(name) => write!(f, "HELO {name}"),
             Command::Onex => f.write_str("ONEX"),
             Command::Qued => f.write_str("QUED"),
+            Command::StartTls => f.write_str("STARTTLS"),
             Command::Mail { from, size: None } => write!(f, "MAIL FROM:<{from}>"),
             Command::Mail { from, size: Some(n) } => write!(f, "MAIL FROM:<{from}> SIZE={n}"),
             Command::Rcpt(to) => write!(f, "RCPT TO:<{to}>"),

@@ -14,6 +14,10 @@ pub enum Step {
     Helo,
     Onex,
     Qued,
+    /// The reply to STARTTLS.
+    StartTls,
+    /// The TLS handshake (after STARTTLS, or at connect with implicit TLS).
+    TlsHandshake,
     Mail,
     Rcpt,
     Data,
@@ -35,6 +39,8 @@ impl Step {
             Step::Helo => "HELO",
             Step::Onex => "ONEX",
             Step::Qued => "QUED",
+            Step::StartTls => "STARTTLS",
+            Step::TlsHandshake => "HANDSHAKE",
             Step::Mail => "MAIL",
             Step::Rcpt => "RCPT",
             Step::Data => "DATA",
@@ -55,6 +61,8 @@ impl fmt::Display for Step {
             Step::Helo => "HELO",
             Step::Onex => "ONEX",
             Step::Qued => "QUED",
+            Step::StartTls => "STARTTLS",
+            Step::TlsHandshake => "TLS handshake",
             Step::Mail => "MAIL FROM",
             Step::Rcpt => "RCPT TO",
             Step::Data => "DATA",
@@ -82,6 +90,52 @@ pub enum FailureKind {
     Protocol(ReplyError),
     /// The message is larger than the SIZE limit the server announced.
     TooBig { size: u64, limit: u64 },
+    /// TLS could not be had as required, and the policy did not allow going on without.
+    TlsRefused { issue: TlsIssue, answer: PolicyAnswer },
+}
+
+/// A TLS weakness on which `-tlspolicy` is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsIssue {
+    /// STARTTLS was answered with something other than 220.
+    Refused(Reply),
+    /// The server does not offer STARTTLS although TLS is wanted.
+    NotOffered,
+    /// The handshake failed (OpenSSL's reason).
+    Handshake(String),
+    /// The handshake worked but the certificate did not verify (OpenSSL's reason).
+    NotVerified(String),
+}
+
+impl TlsIssue {
+    /// The SMTP code the policy command receives.
+    pub fn code(&self) -> u16 {
+        match self {
+            TlsIssue::Refused(reply) => reply.code,
+            TlsIssue::NotOffered => 530,
+            TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) => 454,
+        }
+    }
+
+    /// The diagnostic the policy command receives.
+    pub fn diagnostic(&self) -> String {
+        match self {
+            TlsIssue::Refused(reply) => reply.text().to_string(),
+            TlsIssue::NotOffered => "STARTTLS is not offered by the server".into(),
+            TlsIssue::Handshake(why) => format!("TLS handshake failed: {why}"),
+            TlsIssue::NotVerified(why) => format!("certificate verify failed: {why}"),
+        }
+    }
+}
+
+/// What `-tlspolicy` (or its absence) decided about a [`TlsIssue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyAnswer {
+    /// Go on without (verified) TLS.
+    Insecure,
+    /// Give up this server. `why` says who decided: the policy's answer or its error,
+    /// or the default when there is no policy.
+    Secure { why: String },
 }
 
 /// A failed step: where and why.
@@ -102,6 +156,15 @@ impl fmt::Display for Failure {
             FailureKind::Protocol(e) => write!(f, "bad reply to {step}: {e}"),
             FailureKind::TooBig { size, limit } => {
                 write!(f, "the message is {size} bytes but the server accepts at most {limit}")
+            }
+            FailureKind::TlsRefused { issue: TlsIssue::Refused(reply), answer: PolicyAnswer::Secure { why } } => {
+                write!(f, "TLS refused by policy: STARTTLS answered {reply} ({why})")
+            }
+            FailureKind::TlsRefused { issue, answer: PolicyAnswer::Secure { why } } => {
+                write!(f, "TLS refused by policy: {} ({why})", issue.diagnostic())
+            }
+            FailureKind::TlsRefused { issue, answer: PolicyAnswer::Insecure } => {
+                write!(f, "TLS refused: {}", issue.diagnostic())
             }
         }
     }

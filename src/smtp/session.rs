@@ -7,15 +7,22 @@
 //!    [`Session::handle_failure`]. Both return a [`Next`]:
 //!    - `Send(cmd)`: write it, then read its reply (step 2);
 //!    - `SendMessage`: write the DATA section, call [`Session::message_sent`], read (step 2);
+//!    - `StartTls`: discard every byte received so far, run the TLS handshake, then call
+//!      [`Session::tls_established`] (or [`Session::tls_failed`]);
+//!    - `AskPolicy(issue)`: ask `-tlspolicy` (or apply the default) and give the answer to
+//!      [`Session::policy_answer`];
+//!    - `Receive`: read the next reply (step 2);
 //!    - `Close(outcome)`: close the connection; the session is over.
 //! 3. A failed write is reported through `handle_failure` like a failed read.
+//! 4. With implicit TLS the driver runs the handshake before reading the greeting and
+//!    reports it with `tls_established`/`tls_failed` too.
 //!
 //! Replies are data, not errors: a refused recipient is an entry in the outcome, and only
 //! the engine decides which replies end the transaction.
 
 use std::time::Duration;
 
-use super::{Capabilities, Command, Failure, FailureKind, Reply, Step};
+use super::{Capabilities, Command, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
 
 /// What a connection needs to know.
 #[derive(Debug, Clone)]
@@ -24,6 +31,8 @@ pub struct Params {
     pub client: String,
     /// Send QUED when the server offers XQUE (`-queue`).
     pub queue: bool,
+    /// Upgrade with STARTTLS after EHLO (`-usetls`, when the connection is not TLS yet).
+    pub starttls: bool,
     /// The reverse-path; empty for the null sender `<>`.
     pub sender: String,
     /// Envelope recipients, in order (Bcc ones included).
@@ -99,8 +108,11 @@ pub enum Outcome {
     Delivered { refused: Vec<Refusal> },
     /// Nothing was sent because recipients were refused; the transaction was reset.
     NotSent { refused: Vec<Refusal> },
-    /// This server could not be used (connect, greeting, EHLO/HELO): try the next one.
+    /// This server could not be used (connect, greeting, EHLO/HELO, TLS): try the next one.
     Unusable(Failure),
+    /// The TLS handshake failed and the policy allowed plaintext: connect to the same
+    /// server again, without TLS.
+    RetryWithoutTls,
     /// The server accepted the connection but the transaction failed; nothing was delivered,
     /// except after a failure at `Step::EndOfData` that is not a reply, where it is unknown.
     Failed(Failure),
@@ -111,6 +123,9 @@ pub enum Outcome {
 pub enum Next {
     Send(Command),
     SendMessage,
+    StartTls,
+    AskPolicy(TlsIssue),
+    Receive,
     Close(Outcome),
 }
 
@@ -122,6 +137,14 @@ enum State {
     Helo,
     Onex,
     Qued,
+    StartTls,
+    /// The driver is running the TLS handshake.
+    Handshake,
+    /// Waiting for the policy's answer. `implicit`: the issue arose before the greeting.
+    Policy {
+        kind: IssueKind,
+        implicit: bool,
+    },
     Mail,
     Rcpt {
         index: usize,
@@ -137,6 +160,17 @@ enum State {
     Closed,
 }
 
+/// What an `insecure` answer leads to, by kind of TLS issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IssueKind {
+    /// STARTTLS refused or not offered: go on in plaintext.
+    Unavailable,
+    /// The handshake failed: reconnect without TLS.
+    Handshake,
+    /// The certificate did not verify: go on over the unverified session.
+    NotVerified,
+}
+
 /// The dialogue of one connection.
 #[derive(Debug)]
 pub struct Session {
@@ -147,6 +181,10 @@ pub struct Session {
     refused: Vec<Refusal>,
     /// Set once the result is known and only the goodbye remains.
     decided: Option<Outcome>,
+    /// The connection is TLS (STARTTLS done, or implicit TLS).
+    tls: bool,
+    /// The TLS issue being decided, kept for the failure if the answer is secure.
+    issue: Option<TlsIssue>,
 }
 
 /// Why parameters cannot make a valid dialogue. The layers above check the same rules with
@@ -174,6 +212,8 @@ impl Session {
             accepted: 0,
             refused: Vec::new(),
             decided: None,
+            tls: false,
+            issue: None,
         })
     }
 
@@ -185,6 +225,8 @@ impl Session {
             State::Helo => Step::Helo,
             State::Onex => Step::Onex,
             State::Qued => Step::Qued,
+            State::StartTls => Step::StartTls,
+            State::Handshake | State::Policy { .. } => Step::TlsHandshake,
             State::Mail => Step::Mail,
             State::Rcpt { .. } => Step::Rcpt,
             State::Data => Step::Data,
@@ -200,7 +242,15 @@ impl Session {
         let t = &self.params.timeouts;
         match self.state {
             State::Greeting => t.greeting,
-            State::Ehlo | State::Helo | State::Onex | State::Qued | State::Data | State::Rset => t.command,
+            State::Ehlo
+            | State::Helo
+            | State::Onex
+            | State::Qued
+            | State::StartTls
+            | State::Handshake
+            | State::Policy { .. }
+            | State::Data
+            | State::Rset => t.command,
             State::Mail => t.mail,
             State::Rcpt { .. } => t.rcpt,
             State::Message => t.write,
@@ -212,6 +262,64 @@ impl Session {
     /// How long each write may block.
     pub fn write_timeout(&self) -> Duration {
         self.params.timeouts.write
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The TLS handshake succeeded (and the certificate verified, or was not to be
+    /// checked). After STARTTLS everything learnt before is forgotten and EHLO is sent
+    /// again (RFC 3207 §4.2); with implicit TLS the greeting is next.
+    pub fn tls_established(&mut self) -> Next {
+        self.tls = true;
+        if self.state == State::Greeting {
+            return Next::Receive;
+        }
+        self.capabilities = Capabilities::default();
+        self.send(State::Ehlo, Command::Ehlo(self.params.client.clone()))
+    }
+
+    /// TLS could not be had: the policy decides what happens next.
+    pub fn tls_failed(&mut self, issue: TlsIssue) -> Next {
+        let kind = match issue {
+            TlsIssue::Refused(_) | TlsIssue::NotOffered => IssueKind::Unavailable,
+            TlsIssue::Handshake(_) => IssueKind::Handshake,
+            TlsIssue::NotVerified(_) => IssueKind::NotVerified,
+        };
+        let implicit = self.state == State::Greeting;
+        self.issue = Some(issue.clone());
+        self.state = State::Policy { kind, implicit };
+        Next::AskPolicy(issue)
+    }
+
+    /// The policy's answer to the issue of the last `AskPolicy`.
+    pub fn policy_answer(&mut self, answer: PolicyAnswer) -> Next {
+        let (State::Policy { kind, implicit }, Some(issue)) = (self.state, self.issue.take()) else {
+            return self.close();
+        };
+        match (answer, kind) {
+            (PolicyAnswer::Insecure, IssueKind::Unavailable) => self.after_tls(),
+            (PolicyAnswer::Insecure, IssueKind::Handshake) => {
+                self.state = State::Closed;
+                Next::Close(Outcome::RetryWithoutTls)
+            }
+            // An encrypted session with an unverified peer: go on as with a verified one.
+            (PolicyAnswer::Insecure, IssueKind::NotVerified) => {
+                self.state = if implicit { State::Greeting } else { State::Handshake };
+                self.tls_established()
+            }
+            (answer @ PolicyAnswer::Secure { .. }, _) => {
+                let step = if matches!(issue, TlsIssue::Refused(_) | TlsIssue::NotOffered) {
+                    Step::StartTls
+                } else {
+                    Step::TlsHandshake
+                };
+                self.state = State::Closed;
+                Next::Close(Outcome::Unusable(Failure { step, kind: FailureKind::TlsRefused { issue, answer } }))
+            }
+        }
     }
 
     /// The EHLO keywords of this connection (empty before EHLO and after HELO).
@@ -242,6 +350,13 @@ impl Session {
                 self.after_hello()
             }
             State::Greeting | State::Ehlo | State::Helo => self.unusable(FailureKind::Reply(reply)),
+            State::StartTls if code == 220 => {
+                self.state = State::Handshake;
+                Next::StartTls
+            }
+            State::StartTls => self.tls_failed(TlsIssue::Refused(reply)),
+            // No reply is due while the driver handshakes or asks the policy.
+            State::Handshake | State::Policy { .. } => self.close(),
             // Replies to ONEX and QUED are advisory; tcllib ignores them too.
             State::Onex => self.after_onex(),
             State::Qued => self.start_mail(),
@@ -268,7 +383,14 @@ impl Session {
     pub fn handle_failure(&mut self, kind: FailureKind) -> Next {
         let failure = Failure { step: self.step(), kind };
         match self.state {
-            State::Greeting | State::Ehlo | State::Helo | State::Onex | State::Qued => {
+            State::Greeting
+            | State::Ehlo
+            | State::Helo
+            | State::Onex
+            | State::Qued
+            | State::StartTls
+            | State::Handshake
+            | State::Policy { .. } => {
                 self.state = State::Closed;
                 Next::Close(Outcome::Unusable(failure))
             }
@@ -286,7 +408,19 @@ impl Session {
         Next::Send(command)
     }
 
+    /// After EHLO/HELO: STARTTLS first when wanted (nothing else is worth saying before
+    /// it, since the server forgets it), then ONEX, QUED and the transaction.
     fn after_hello(&mut self) -> Next {
+        if self.params.starttls && !self.tls {
+            if self.capabilities.has("STARTTLS") {
+                return self.send(State::StartTls, Command::StartTls);
+            }
+            return self.tls_failed(TlsIssue::NotOffered);
+        }
+        self.after_tls()
+    }
+
+    fn after_tls(&mut self) -> Next {
         if self.capabilities.has("ONEX") {
             return self.send(State::Onex, Command::Onex);
         }

@@ -21,6 +21,18 @@ enum Scripted {
     ReadFails(FailureKind),
     /// Writing the last command, or the message, failed.
     WriteFails(FailureKind),
+    /// How the TLS handshake the engine asked for went.
+    Handshake(Shake),
+    /// The policy's answer to the issue the engine asked about; the issue is checked.
+    Policy(TlsIssue, PolicyAnswer),
+}
+
+/// A scripted TLS handshake result.
+#[derive(Debug, Clone)]
+enum Shake {
+    Verified,
+    NotVerified(&'static str),
+    Fails(&'static str),
 }
 
 /// A one-line reply.
@@ -130,6 +142,19 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
                 sent.push(command.to_string());
                 feed(&mut session, &mut events, &sent, &mut waits)
             }
+            Next::Receive => feed(&mut session, &mut events, &sent, &mut waits),
+            Next::StartTls => {
+                sent.push("<handshake>".into());
+                shake(&mut session, &mut events)
+            }
+            Next::AskPolicy(issue) => match events.next() {
+                Some(Scripted::Policy(expected, answer)) => {
+                    assert_eq!(&issue, expected, "the policy is asked about another issue");
+                    sent.push(format!("<policy {}>", issue.code()));
+                    session.policy_answer(answer.clone())
+                }
+                other => panic!("the engine asks the policy about {issue:?} but the script has {other:?}"),
+            },
             Next::SendMessage => {
                 assert_eq!(session.step(), Step::Message, "no reply is due while the message is written");
                 waits.push((session.step(), session.timeout()));
@@ -146,6 +171,19 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
         };
     }
     panic!("no outcome after {MAX_ROUNDS} rounds: livelock? sent {sent:?}");
+}
+
+/// Gives the engine the next scripted handshake result.
+fn shake(session: &mut Session, events: &mut std::slice::Iter<'_, Scripted>) -> Next {
+    assert_eq!(session.step(), Step::TlsHandshake);
+    match events.next() {
+        Some(Scripted::Handshake(Shake::Verified)) => session.tls_established(),
+        Some(Scripted::Handshake(Shake::NotVerified(why))) => {
+            session.tls_failed(TlsIssue::NotVerified(why.to_string()))
+        }
+        Some(Scripted::Handshake(Shake::Fails(why))) => session.tls_failed(TlsIssue::Handshake(why.to_string())),
+        other => panic!("the engine runs a handshake but the script has {other:?}"),
+    }
 }
 
 /// Gives the engine the next scripted event for what it awaits.
@@ -167,6 +205,7 @@ fn feed(
             assert!(!sent.is_empty(), "a write failed before anything was written");
             session.handle_failure(kind.clone())
         }
+        other => panic!("the engine waits for a reply at {step:?} but the script has {other:?}"),
     }
 }
 
@@ -195,6 +234,7 @@ fn params() -> Params {
     Params {
         client: "client.example".into(),
         queue: false,
+        starttls: false,
         sender: "a@b".into(),
         recipients: vec!["c@d".into(), "e@f".into()],
         at_least_one: false,
@@ -829,4 +869,172 @@ fn driver_fails_a_test_whose_script_is_too_short() {
 #[should_panic(expected = "remain unused")]
 fn driver_fails_a_test_whose_script_has_entries_left_over() {
     run(params(), &[r(554, "go away"), ok()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// STARTTLS and the TLS policy
+// ---------------------------------------------------------------------------------------
+
+fn tls_params() -> Params {
+    Params { starttls: true, recipients: vec!["c@d".into()], ..params() }
+}
+
+fn secure(why: &str) -> PolicyAnswer {
+    PolicyAnswer::Secure { why: why.into() }
+}
+
+const DELIVERY: [&str; 5] = ["MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA", "<message>", "QUIT"];
+
+fn delivery_script() -> Vec<Scripted> {
+    vec![ok(), ok(), go_ahead(), queued(), bye()]
+}
+
+#[test]
+fn starttls_upgrades_and_forgets_what_was_announced_before() {
+    let mut script =
+        vec![greeting(), ehlo(&["STARTTLS", "SIZE 10"]), r(220, "go ahead"), Scripted::Handshake(Shake::Verified)];
+    // After TLS the server announces no SIZE: the pre-TLS "SIZE 10" (which the 350-byte
+    // message exceeds) must be forgotten.
+    script.push(ehlo(&["8BITMIME"]));
+    script.extend(delivery_script());
+    let (sent, outcome) = run(tls_params(), &script);
+    let mut expected = vec!["EHLO client.example", "STARTTLS", "<handshake>", "EHLO client.example"];
+    expected.extend(DELIVERY);
+    assert_eq!(sent, expected);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn starttls_is_not_sent_again_after_tls() {
+    let mut script =
+        vec![greeting(), ehlo(&["STARTTLS"]), r(220, "go"), Scripted::Handshake(Shake::Verified), ehlo(&["STARTTLS"])];
+    script.extend(delivery_script());
+    let (sent, _) = run(tls_params(), &script);
+    assert_eq!(sent.iter().filter(|c| *c == "STARTTLS").count(), 1);
+}
+
+#[test]
+fn starttls_refused_asks_the_policy_with_the_servers_reply() {
+    let refusal = reply(454, "4.7.0 TLS not available");
+    let mut script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        Scripted::Reply(refusal.clone()),
+        Scripted::Policy(TlsIssue::Refused(refusal), PolicyAnswer::Insecure),
+    ];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(tls_params(), &script);
+    assert_eq!(&sent[..3], ["EHLO client.example", "STARTTLS", "<policy 454>"]);
+    assert_eq!(&sent[3..], DELIVERY);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn starttls_refused_and_policy_secure_makes_the_server_unusable() {
+    let refusal = reply(454, "4.7.0 TLS not available");
+    let script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        Scripted::Reply(refusal.clone()),
+        Scripted::Policy(TlsIssue::Refused(refusal.clone()), secure("policy said so")),
+    ];
+    let (sent, outcome) = run(tls_params(), &script);
+    assert_eq!(sent, ["EHLO client.example", "STARTTLS", "<policy 454>"]);
+    let kind = FailureKind::TlsRefused { issue: TlsIssue::Refused(refusal), answer: secure("policy said so") };
+    assert_eq!(outcome, unusable(Step::StartTls, kind));
+}
+
+#[test]
+fn starttls_not_offered_asks_the_policy_with_530() {
+    let mut script = vec![greeting(), ehlo(&["SIZE"]), Scripted::Policy(TlsIssue::NotOffered, PolicyAnswer::Insecure)];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(tls_params(), &script);
+    assert_eq!(sent[1], "<policy 530>");
+    assert_eq!(TlsIssue::NotOffered.code(), 530);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn unverified_certificate_with_policy_insecure_goes_on_encrypted() {
+    let issue = TlsIssue::NotVerified("self-signed certificate".into());
+    let mut script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        r(220, "go"),
+        Scripted::Handshake(Shake::NotVerified("self-signed certificate")),
+        Scripted::Policy(issue.clone(), PolicyAnswer::Insecure),
+        ehlo(&[]),
+    ];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(tls_params(), &script);
+    assert_eq!(&sent[..5], ["EHLO client.example", "STARTTLS", "<handshake>", "<policy 454>", "EHLO client.example"]);
+    assert_eq!(issue.diagnostic(), "certificate verify failed: self-signed certificate");
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn unverified_certificate_with_policy_secure_sends_nothing_more() {
+    let issue = TlsIssue::NotVerified("Hostname mismatch".into());
+    let script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        r(220, "go"),
+        Scripted::Handshake(Shake::NotVerified("Hostname mismatch")),
+        Scripted::Policy(issue.clone(), secure("no -tlspolicy allows it")),
+    ];
+    let (sent, outcome) = run(tls_params(), &script);
+    assert_eq!(sent, ["EHLO client.example", "STARTTLS", "<handshake>", "<policy 454>"]);
+    let kind = FailureKind::TlsRefused { issue, answer: secure("no -tlspolicy allows it") };
+    assert_eq!(outcome, unusable(Step::TlsHandshake, kind));
+}
+
+#[test]
+fn failed_handshake_with_policy_insecure_asks_for_a_plaintext_reconnect() {
+    let issue = TlsIssue::Handshake("wrong version number".into());
+    let script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        r(220, "go"),
+        Scripted::Handshake(Shake::Fails("wrong version number")),
+        Scripted::Policy(issue, PolicyAnswer::Insecure),
+    ];
+    let (_, outcome) = run(tls_params(), &script);
+    assert_eq!(outcome, Outcome::RetryWithoutTls);
+}
+
+#[test]
+fn implicit_tls_handshake_comes_before_the_greeting() {
+    let mut session = Session::new(tls_params()).unwrap();
+    assert_eq!(session.step(), Step::Greeting);
+    assert_eq!(session.tls_established(), Next::Receive);
+    assert!(session.is_tls());
+    // With TLS from the start, STARTTLS is never attempted.
+    assert_eq!(session.handle_reply(greeting_reply()), Next::Send(Command::Ehlo("client.example".into())));
+    let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "STARTTLS".into()] });
+    assert_eq!(next, Next::Send(Command::Mail { from: "a@b".into(), size: None }));
+}
+
+#[test]
+fn implicit_tls_unverified_and_insecure_still_reads_the_greeting() {
+    let mut session = Session::new(tls_params()).unwrap();
+    let issue = TlsIssue::NotVerified("certificate has expired".into());
+    assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue));
+    assert_eq!(session.policy_answer(PolicyAnswer::Insecure), Next::Receive);
+    assert_eq!(session.step(), Step::Greeting);
+}
+
+fn greeting_reply() -> Reply {
+    reply(220, "mx.example.org ESMTP ready")
+}
+
+#[test]
+fn without_starttls_a_starttls_offer_is_ignored() {
+    let mut script = vec![greeting(), ehlo(&["STARTTLS"])];
+    script.extend(delivery_script());
+    let (sent, _) = run(params_one_rcpt(), &script);
+    assert_eq!(sent[1], "MAIL FROM:<a@b>");
+}
+
+fn params_one_rcpt() -> Params {
+    Params { recipients: vec!["c@d".into()], ..params() }
 }

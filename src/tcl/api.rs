@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
 use std::sync::OnceLock;
 
-use tcl_sys::{ClientData, TclStubs, Tcl_Command, Tcl_Interp, Tcl_Obj, Tcl_ObjCmdProc};
+use tcl_sys::{ClientData, TclStubs, Tcl_Command, Tcl_Interp, Tcl_InterpState, Tcl_Obj, Tcl_ObjCmdProc};
 
 /// Function pointers from the stubs table, all present.
 pub(crate) struct Api {
@@ -34,6 +34,10 @@ pub(crate) struct Api {
         tcl_sys::Tcl_CmdDeleteProc,
     ) -> Tcl_Command,
     pub pkg_provide: unsafe extern "C" fn(*mut Tcl_Interp, *const c_char, *const c_char, *const c_void) -> c_int,
+    pub save_state: unsafe extern "C" fn(*mut Tcl_Interp, c_int) -> Tcl_InterpState,
+    pub restore_state: unsafe extern "C" fn(*mut Tcl_Interp, Tcl_InterpState) -> c_int,
+    pub preserve: unsafe extern "C" fn(ClientData),
+    pub release: unsafe extern "C" fn(ClientData),
 }
 
 /// Set once, by the first successful `load`; never changed afterwards (the stubs table of
@@ -87,6 +91,10 @@ impl Api {
             eval_ex: slot!(s.tcl_EvalEx),
             create_command: slot!(s.tcl_CreateObjCommand),
             pkg_provide: slot!(s.tcl_PkgProvideEx),
+            save_state: slot!(s.tcl_SaveInterpState),
+            restore_state: slot!(s.tcl_RestoreInterpState),
+            preserve: slot!(s.tcl_Preserve),
+            release: slot!(s.tcl_Release),
         })
     }
 }

@@ -116,6 +116,27 @@ impl Interp<'_> {
         }
     }
 
+    /// Runs `f` (which evaluates a caller-supplied script) so that the interpreter's
+    /// result, `errorInfo` and `errorCode` are as before afterwards, and the interpreter
+    /// stays allocated even if the script deletes it (as tcltls's callbacks do).
+    pub fn with_saved_state<T>(&self, f: impl FnOnce() -> T) -> T {
+        let raw = self.raw.as_ptr();
+        // SAFETY: the interpreter is live; Tcl_Preserve keeps its memory valid until the
+        // matching Tcl_Release below, and Save/RestoreInterpState are paired on it.
+        let state = unsafe {
+            (self.api.preserve)(raw.cast());
+            (self.api.save_state)(raw, TCL_OK)
+        };
+        let value = f();
+        // SAFETY: `state` came from save_state on this interpreter and is restored once;
+        // release pairs the preserve above.
+        unsafe {
+            (self.api.restore_state)(raw, state);
+            (self.api.release)(raw.cast());
+        }
+        value
+    }
+
     /// Declares that this interpreter now has package `name` at `version`.
     pub fn provide(&self, name: &str, version: &str) -> Result<(), TclError> {
         let (name, version) = (c_string(name)?, c_string(version)?);

@@ -1,6 +1,8 @@
-//! Getting bytes to and from a server: TCP connections with deadlines on every wait.
-//! (TLS will live here too.) Knows nothing of SMTP.
+//! Getting bytes to and from a server: TCP connections with deadlines on every wait, and
+//! TLS over them (OpenSSL). Knows nothing of SMTP.
 
 mod tcp;
+mod tls;
 
 pub use tcp::{connect, Connection, Error};
+pub use tls::{TlsConfig, TlsOptions, Verification};

@@ -5,6 +5,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use openssl::ssl::SslStream;
+
+use super::tls::{TlsConfig, Verification};
+
 /// Why a connection could not be made or used.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -42,7 +46,7 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Connection, E
             Ok(stream) => {
                 // Commands are written whole; waiting for more to coalesce only adds latency.
                 stream.set_nodelay(true).map_err(Error::Io)?;
-                return Ok(Connection { stream });
+                return Ok(Connection { stream: Stream::Plain(stream) });
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => last = Error::Timeout,
             Err(e) => last = Error::Io(e),
@@ -53,25 +57,59 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Connection, E
 
 /// Time left until `deadline`, or `None` once it has passed. Never zero, because the
 /// socket API reads a zero timeout as "wait forever".
-fn remaining(deadline: Instant) -> Option<Duration> {
+pub(super) fn remaining(deadline: Instant) -> Option<Duration> {
     let left = deadline.checked_duration_since(Instant::now())?;
     (!left.is_zero()).then_some(left.max(Duration::from_millis(1)))
 }
 
-/// An open connection.
+/// An open connection, plain or TLS.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
+}
+
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<SslStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref(),
+        }
+    }
 }
 
 impl Connection {
+    /// Upgrades to TLS (after STARTTLS's 220, or at once for implicit TLS). On failure the
+    /// connection is gone; the error is OpenSSL's reason.
+    pub fn start_tls(
+        self,
+        config: &TlsConfig,
+        host: &str,
+        deadline: Instant,
+    ) -> Result<(Connection, Verification), String> {
+        let Stream::Plain(tcp) = self.stream else {
+            return Err("the connection is already TLS".into());
+        };
+        let (tls, verification) = config.handshake(tcp, host, deadline)?;
+        Ok((Connection { stream: Stream::Tls(Box::new(tls)) }, verification))
+    }
+
     /// Reads whatever is available (at least one byte) into `buf`, waiting until `deadline`.
     pub fn read_some(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> Result<usize, Error> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             let left = remaining(deadline).ok_or(Error::Timeout)?;
-            self.stream.set_read_timeout(Some(left)).map_err(Error::Io)?;
-            match self.stream.read(&mut chunk) {
+            self.stream.tcp().set_read_timeout(Some(left)).map_err(Error::Io)?;
+            let read = match &mut self.stream {
+                Stream::Plain(tcp) => tcp.read(&mut chunk),
+                Stream::Tls(tls) => tls.read(&mut chunk),
+            };
+            match read {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => {
                     buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
@@ -88,8 +126,12 @@ impl Connection {
     pub fn write_all(&mut self, mut data: &[u8], deadline: Instant) -> Result<(), Error> {
         while !data.is_empty() {
             let left = remaining(deadline).ok_or(Error::Timeout)?;
-            self.stream.set_write_timeout(Some(left)).map_err(Error::Io)?;
-            match self.stream.write(data) {
+            self.stream.tcp().set_write_timeout(Some(left)).map_err(Error::Io)?;
+            let written = match &mut self.stream {
+                Stream::Plain(tcp) => tcp.write(data),
+                Stream::Tls(tls) => tls.write(data),
+            };
+            match written {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => data = data.get(n..).unwrap_or_default(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

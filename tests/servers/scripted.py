@@ -37,6 +37,24 @@ followed by CRLF, all in one write. Special prefixes:
   @then-close:REST       behave as REST, then close the connection
   @stay:REST             behave as REST and do not close afterwards (useful for QUIT,
                          which otherwise always closes the connection after its reply)
+  @starttls:CERTFILE:KEYFILE[:INJECT]
+                         send "220 2.0.0 Ready to start TLS\r\n" followed, in the same
+                         write, by INJECT (Python escapes interpreted, no CRLF added;
+                         may contain ":") if given, then run a server-side TLS handshake
+                         with that certificate (PEM, may hold a chain) and key, and
+                         continue the dialogue over TLS (occurrence counts go on: a list
+                         for "EHLO" can give a different reply after TLS). Client bytes
+                         already buffered after the STARTTLS line, or sent in plaintext
+                         after the reply (e.g. a buggy client answering INJECT), are fed
+                         to the handshake, which then fails (logged, see below). Nothing
+                         offers TLS by default: the default EHLO does not announce
+                         STARTTLS and STARTTLS gets the "*" reply; script e.g. "EHLO":
+                         "250-x\\n250 STARTTLS" and "STARTTLS": "@starttls:C:K".
+
+Script keys that are not events:
+  "implicit_tls": "CERTFILE:KEYFILE"   every connection is TLS from the first byte: the
+                         handshake runs before the greeting (a failed handshake is logged
+                         and closes the connection without a greeting).
 
 After a DATA reply starting with "3", the server reads the message data up to the line
 "." (".\\r\\n"; a bare ".\\n" is also accepted and noted as "term": "lf") and answers DOT.
@@ -48,20 +66,36 @@ Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
   {"conn": N, "ev": "S", "line": L}        one per reply line sent (@raw: one entry holding
                                    the raw text as latin-1, with "raw": true; @big: "big": N
                                    and a shortened line; @endless: only the first line,
-                                   with "endless": true)
+                                   with "endless": true; @starttls: the 220 line, then
+                                   INJECT as one raw entry with "injected": true)
   {"conn": N, "ev": "data", "n": K, "file": F, "term": "crlf"|"lf"}   after a data section;
                                    F = LOGFILE.data.N.K holds the exact bytes between the
                                    DATA reply and the terminating "." line (dot-stuffing kept)
   {"conn": N, "ev": "data-partial", "n": K, "file": F}   the client went away mid-data
   {"conn": N, "ev": "close", "why": "client"|"server"|"error: ..."}
+  {"conn": N, "ev": "tls", "sni": NAME|null, "version": "TLSv1.3", "cipher": C}
+                                   after a successful handshake (@starttls, implicit_tls);
+                                   sni is the server name the client sent (null: none).
+                                   C/S lines afterwards are the decrypted dialogue.
+  {"conn": N, "ev": "tls-failed", "error": E [, "plaintext": P]}
+                                   the handshake failed (E: OpenSSL's reason, or "EOF
+                                   during handshake"); then the server closes (why
+                                   "server"). When the client's first bytes were not a TLS
+                                   handshake record, P holds the bytes received (latin-1,
+                                   at most 1024) and their complete lines are also logged
+                                   as C entries with "plaintext_in_tls": true; input that
+                                   arrives while closing is logged as usual then (and
+                                   discarded unlogged after a real TLS handshake failure).
 """
 
 import argparse
 import json
 import os
+import re
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -81,6 +115,20 @@ DEFAULTS = {
     "AUTHDATA": "535 5.7.8 Authentication credentials invalid",
     "*": "500 5.5.2 command not recognized",
 }
+
+
+class TLSFailed(Exception):
+    """A server-side TLS handshake failed (already logged)."""
+
+
+def sni_callback(ssl_object, server_name, context):
+    # ssl_object is the connection's ssl.SSLObject (the `owner` of the C-level object);
+    # remember the name the client asked for on it. None: the client sent no SNI.
+    try:
+        ssl_object.tclsmtp_sni = server_name
+    except Exception:  # noqa: BLE001 - never fail a handshake here
+        pass
+    return None
 
 
 class ConnectionDone(Exception):
@@ -121,20 +169,53 @@ class Connection:
         self.data_sections = 0
         self.stay = False
         self.reset = False
+        # TLS state: an ssl.SSLObject over two memory BIOs once TLS is on.
+        self.tls = None
+        self.tls_in = None
+        self.tls_out = None
+        self.tls_eof = False
 
     # ---- logging -------------------------------------------------------------------
     def log(self, ev, **kw):
         self.server.logger.log(conn=self.id, ev=ev, **kw)
 
     # ---- input -----------------------------------------------------------------------
-    def _fill(self):
+    def _recv_raw(self):
         try:
-            chunk = self.sock.recv(65536)
+            return self.sock.recv(65536)
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
-            chunk = b""
+            return b""
+
+    def _fill(self):
+        """Read more input into self.buf (decrypted under TLS). False at EOF."""
+        if self.tls is None:
+            chunk = self._recv_raw()
+            if not chunk:
+                return False
+            self.buf += chunk
+            return True
+        if self.tls_eof:
+            return False
+        chunk = self._recv_raw()
         if not chunk:
             return False
-        self.buf += chunk
+        self.tls_in.write(chunk)
+        try:
+            while True:
+                try:
+                    data = self.tls.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:  # the client's close_notify
+                    self.tls_eof = True
+                    break
+                if not data:
+                    break
+                self.buf += data
+        except ssl.SSLError as e:
+            self.flush_tls()
+            raise ConnectionDone("error: %s: %s" % (type(e).__name__, e))
+        self.flush_tls()
         return True
 
     def readline(self):
@@ -172,11 +253,85 @@ class Connection:
             self.read_command()
 
     # ---- output ----------------------------------------------------------------------
-    def send_all(self, data):
+    def send_raw(self, data):
         try:
             self.sock.sendall(data)
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
             raise ConnectionDone("client")
+
+    def flush_tls(self):
+        """Send whatever TLS records the SSLObject has produced."""
+        if self.tls_out is not None and self.tls_out.pending:
+            self.send_raw(self.tls_out.read())
+
+    def send_all(self, data):
+        if self.tls is None:
+            self.send_raw(data)
+            return
+        try:
+            self.tls.write(data)
+        except ssl.SSLError as e:
+            raise ConnectionDone("error: %s: %s" % (type(e).__name__, e))
+        self.flush_tls()
+
+    # ---- TLS -------------------------------------------------------------------------
+    def start_tls(self, certfile, keyfile):
+        """Server-side TLS handshake on this connection. Input already buffered (sent
+        by the client after the STARTTLS line) goes to the handshake first. On success
+        logs "tls"; on failure logs "tls-failed" and raises TLSFailed."""
+        if self.tls is not None:
+            raise ValueError("TLS is already on")
+        ctx = self.server.tls_context(certfile, keyfile)
+        self.tls_in = ssl.MemoryBIO()
+        self.tls_out = ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.tls_in, self.tls_out, server_side=True)
+        received = bytearray(self.buf)
+        self.buf.clear()
+        self.tls_in.write(bytes(received))
+        error = None
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                # "[SSL: WRONG_VERSION_NUMBER] wrong version number", without the
+                # " (_ssl.c:NNN)" location.
+                error = re.sub(r" \(_ssl\.c:\d+\)$", "", str(e))
+                break
+            self.flush_tls()
+            chunk = self._recv_raw()
+            if not chunk:
+                error = "EOF during handshake"
+                break
+            received += chunk
+            self.tls_in.write(chunk)
+        try:
+            self.flush_tls()  # the final flight, or the alert on failure
+        except ConnectionDone:
+            if error is None:
+                error = "connection lost after handshake"
+        if error is None:
+            self.log("tls", sni=getattr(self.tls, "tclsmtp_sni", None),
+                     version=self.tls.version(), cipher=(self.tls.cipher() or [None])[0])
+            return
+        # Failed: back to the raw socket for the close.
+        self.tls = self.tls_in = self.tls_out = None
+        entry = {"error": error}
+        plaintext = bool(received) and received[0] != 0x16  # 0x16: handshake record
+        if plaintext:
+            entry["plaintext"] = bytes(received[:1024]).decode("latin-1")
+        self.log("tls-failed", **entry)
+        if plaintext:
+            self.buf += received
+            while b"\n" in self.buf:
+                raw = self.readline()
+                crlf = raw.endswith(b"\r\n")
+                text = raw[:-2] if crlf else raw[:-1]
+                self.log("C", line=text.decode("latin-1"), crlf=crlf, plaintext_in_tls=True)
+        self.linger_log = plaintext
+        raise TLSFailed(error)
 
     def close_server(self, reset=False):
         if reset:
@@ -184,11 +339,18 @@ class Connection:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raise ConnectionDone("server")
 
-    def linger(self, seconds=0.5):
-        """Graceful server-side close: send FIN first, then read (and log) what the
-        client still sends for up to `seconds` or until it closes, so that unread
-        input does not turn the close into a RST."""
+    def linger(self, seconds=0.5, log_input=True):
+        """Graceful server-side close: send FIN first (under TLS: close_notify, then
+        FIN), then read (and log, unless log_input is false) what the client still
+        sends for up to `seconds` or until it closes, so that unread input does not
+        turn the close into a RST."""
         try:
+            if self.tls is not None:
+                try:
+                    self.tls.unwrap()  # writes close_notify, then wants the peer's
+                except (ssl.SSLError, ValueError):
+                    pass
+                self.flush_tls()
             self.sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + seconds
             while True:
@@ -196,10 +358,10 @@ class Connection:
                 if left <= 0:
                     break
                 self.sock.settimeout(left)
-                chunk = self.sock.recv(65536)
-                if not chunk:
+                if not self._fill():
                     break
-                self.buf += chunk
+                if not log_input:
+                    self.buf.clear()
                 while b"\n" in self.buf:
                     self.read_command()
         except (OSError, ConnectionDone):
@@ -288,6 +450,19 @@ class Connection:
         if value.startswith("@stay:"):
             self.stay = True
             return self.act(value[len("@stay:"):], send)
+        if value.startswith("@starttls:"):
+            parts = value.split(":", 3)
+            if len(parts) < 3 or not parts[1] or not parts[2]:
+                raise ValueError("bad behaviour %r: want @starttls:CERT:KEY[:INJECT]" % value)
+            line = "220 2.0.0 Ready to start TLS"
+            inject = unescape(parts[3]) if len(parts) > 3 else b""
+            data = line.encode("ascii") + b"\r\n" + inject
+            send(data)
+            self.log("S", line=line)
+            if inject:
+                self.log("S", line=inject.decode("latin-1"), raw=True, injected=True)
+            self.start_tls(parts[1], parts[2])
+            return data
         raise ValueError("unknown behaviour %r" % value)
 
     def hang(self):
@@ -331,8 +506,15 @@ class Connection:
     def run(self):
         self.log("open")
         why = "server"
+        self.linger_log = True
         try:
             try:
+                implicit = self.server.script.get("implicit_tls")
+                if implicit:
+                    cert, _, key = implicit.partition(":")
+                    if not cert or not key:
+                        raise ValueError("implicit_tls must be \"CERTFILE:KEYFILE\"")
+                    self.start_tls(cert, key)
                 sent = self.act(self.pick("greeting"))
                 expect_authdata = sent.rstrip(b"\r\n").split(b"\n")[-1].startswith(b"334")
                 while True:
@@ -351,6 +533,9 @@ class Connection:
                     expect_authdata = sent.rstrip(b"\r\n").split(b"\n")[-1].startswith(b"334")
                     if verb == "QUIT" and not self.stay:
                         self.close_server()
+            except TLSFailed:
+                why = "server"
+                self.linger(log_input=self.linger_log)
             except ConnectionDone as done:
                 why = done.why
                 if why == "server" and not self.reset:
@@ -371,6 +556,18 @@ class Server:
         self.logger = logger
         self.lock = threading.Lock()
         self.next_id = 0
+        self.tls_contexts = {}
+
+    def tls_context(self, certfile, keyfile):
+        """A server SSLContext for a certificate/key pair (cached); records SNI."""
+        with self.lock:
+            ctx = self.tls_contexts.get((certfile, keyfile))
+            if ctx is None:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(certfile, keyfile)
+                ctx.sni_callback = sni_callback
+                self.tls_contexts[(certfile, keyfile)] = ctx
+            return ctx
 
     def serve(self, listener):
         while True:
