@@ -8,6 +8,8 @@ packages=(
     libssl-dev openssl                        # the openssl crate; test certificates
     tcl8.6 tcl8.6-dev tcllib                  # tclsh, tcl.h and the stub library, mime
     python3 python3-aiosmtpd                  # the independent test SMTP server
+    postfix sasl2-bin libsasl2-modules        # real AUTH server: Postfix + Cyrus SASL (sasldb)
+    iproute2                                  # ip netns: a non-loopback test peer
     binutils ca-certificates curl             # readelf (a test); rustup when cargo is missing
 )
 
@@ -26,6 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         $sudo chmod +x /usr/sbin/policy-rc.d
     fi
     $sudo apt-get update -qq
+    # Postfix is only run as private test instances: no system mail configuration.
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 

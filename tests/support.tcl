@@ -5,8 +5,9 @@
 #	    source [file join [file dirname [info script]] support.tcl]
 #
 #	It loads tcltest, makes [package require smtp] load the build under test, and
-#	provides the ::ts namespace: test SMTP servers (scripted.py, capture.py) that are
-#	started and stopped by the tests, their logs, and a child-tclsh runner.
+#	provides the ::ts namespace: test SMTP servers (scripted.py, capture.py, a private
+#	Postfix with Cyrus SASL, capture.py inside a network namespace) that are started
+#	and stopped by the tests, their logs, and a child-tclsh runner.
 #
 #	Extension under test: $env(TCLSMTP_LIBDIR) (a directory holding pkgIndex.tcl and
 #	libtclsmtp.so), or <repo>/target/debug when that is unset. The tcltest constraint
@@ -18,6 +19,13 @@
 #	    TS_PYTHON        interpreter for the servers (default /usr/bin/python3, which
 #	                     has Debian's python3-aiosmtpd; a pyenv python3 may not)
 #	    TS_KEEP          if set and non-empty, server temp dirs are kept (debugging)
+#	    TS_NETNS         "0" makes the tcltest constraint "netns" false without trying
+#
+#	tcltest constraints defined here besides "extension" (evaluated lazily, on
+#	first use by a test, once per process):
+#	    postfix          Postfix + saslpasswd2 installed and running as root
+#	    netns            network namespaces and veth pairs can be made (root,
+#	                     iproute2): see [::ts::netns_available]
 #
 #	This file can be sourced more than once (tcltest -singleproc 1); it is idempotent.
 
@@ -39,7 +47,8 @@ namespace eval ::ts {
     if {![info exists noextension]} {
 	variable noextension 0
     }
-    # Handles of running servers: handle -> dict {kind pid dir port log}.
+    # Handles of running servers: handle -> dict {kind pid dir port log ?host?
+    # ?ports? ?netns?}.
     variable servers
     if {![info exists servers]} {
 	array set servers {}
@@ -259,9 +268,21 @@ proc ::ts::Get {h key} {
 }
 
 # ::ts::port h --
-#	The TCP port (on 127.0.0.1) server h listens on.
+#	The TCP port server h listens on (at [::ts::host h]; Postfix: its plain port).
 proc ::ts::port {h} {
     return [Get $h port]
+}
+
+# ::ts::host h --
+#	The address server h listens on: 127.0.0.1, or the namespace-side address
+#	(10.77.N.2) of a [::ts::netns_capture] server.
+proc ::ts::host {h} {
+    variable servers
+    Get $h kind
+    if {[dict exists $servers($h) host]} {
+	return [dict get $servers($h) host]
+    }
+    return 127.0.0.1
 }
 
 # ::ts::dir h --
@@ -272,19 +293,32 @@ proc ::ts::dir {h} {
 
 # ::ts::stop h --
 #	Stop server h: SIGTERM, wait up to 3 s for it to go (then SIGKILL), delete its
-#	temp dir (unless TS_KEEP is set). Unknown/already stopped handles are ignored.
+#	temp dir (unless TS_KEEP is set). A Postfix instance is stopped with
+#	"postfix.sh stop" (master and every daemon); a [::ts::netns_capture] server's
+#	namespace is removed after the server. Unknown/already stopped handles are
+#	ignored.
 proc ::ts::stop {h} {
     variable servers
+    variable serversdir
     if {![info exists servers($h)]} {
 	return
     }
-    set pid [dict get $servers($h) pid]
-    set dir [dict get $servers($h) dir]
+    set info $servers($h)
+    set pid [dict get $info pid]
+    set dir [dict get $info dir]
     unset servers($h)
-    catch {exec kill -TERM $pid}
-    if {![wait_for {![alive $pid]} 3000]} {
-	catch {exec kill -KILL $pid}
-	wait_for {![alive $pid]} 2000
+    if {[dict get $info kind] eq "postfix"} {
+	catch {exec bash [file join $serversdir postfix.sh] stop $dir < /dev/null 2>@1}
+    } elseif {$pid ne ""} {
+	catch {exec kill -TERM $pid}
+	if {![wait_for {![alive $pid]} 3000]} {
+	    catch {exec kill -KILL $pid}
+	    wait_for {![alive $pid]} 2000
+	}
+    }
+    if {[dict exists $info netns]} {
+	catch {exec bash [file join $serversdir netns.sh] down [dict get $info netns] \
+		< /dev/null 2>@1}
     }
     if {!([info exists ::env(TS_KEEP)] && $::env(TS_KEEP) ne "")} {
 	catch {file delete -force -- $dir}
@@ -549,7 +583,8 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 # ---------------------------------------------------------------------------------
 
 # ::ts::capture ?-refuse SUBSTR? ?-pipelining? ?-starttls CERTNAME? ?-require-starttls?
-#		?-implicit CERTNAME? ?-client-ca? --
+#		?-implicit CERTNAME? ?-client-ca? ?-auth USER:PASS ...? ?-auth-mechs LIST?
+#		?-auth-plaintext? ?-auth-fail-mech MECH ...? ?-auth-required? --
 #	Start the aiosmtpd capture server; returns a handle. -refuse makes it answer
 #	550 5.1.1 to any RCPT address containing SUBSTR; -pipelining adds PIPELINING to
 #	its EHLO reply. TLS (CERTNAME: server, self, wrong or expired, from
@@ -558,10 +593,31 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 #	first" to MAIL etc. before TLS; -implicit makes the port TLS from the first byte
 #	instead; -client-ca (with either) requires a client certificate signed by the
 #	test CA (client_cert/client_key of [::ts::certs]).
+#	AUTH (see capture.py): -auth USER:PASS (repeatable; split at the first ":")
+#	offers AUTH PLAIN LOGIN accepting exactly those users (235 2.7.0; a wrong
+#	password gets "535 5.7.8 Authentication credentials invalid"); -auth-mechs LIST
+#	offers only those of PLAIN LOGIN CRAM-MD5 (CRAM-MD5 only when listed);
+#	with -starttls, AUTH is offered only after TLS (before: "538 5.7.11 Encryption
+#	required ...") unless -auth-plaintext; -auth-fail-mech MECH (repeatable) makes
+#	that mechanism always end in 535; -auth-required answers MAIL before AUTH with
+#	"530 5.7.0 Authentication required". Without -auth no AUTH is offered (AUTH gets
+#	502 5.5.1).
 proc ::ts::capture {args} {
     variable python
     variable serversdir
+    set extra [CaptureArgs $args]
+    set dir [tempdir capture]
+    set cmd [list $python [file join $serversdir capture.py] \
+	    --port-file [file join $dir port] --dir [file join $dir msgs] {*}$extra]
+    return [Start capture $cmd $dir]
+}
+
+# ::ts::CaptureArgs options --
+#	Check the options of [::ts::capture] and return capture.py's arguments for them.
+proc ::ts::CaptureArgs {options} {
+    set args $options
     set extra {}
+    set auth 0
     while {[llength $args]} {
 	set args [lassign $args opt]
 	switch -- $opt {
@@ -598,9 +654,58 @@ proc ::ts::capture {args} {
 		set clientca 1
 		lappend extra --client-ca [dict get [certs] ca]
 	    }
+	    -auth {
+		if {![llength $args]} {
+		    error "-auth needs USER:PASSWORD"
+		}
+		set args [lassign $args val]
+		if {![regexp {^[^:]+:} $val]} {
+		    error "bad -auth value \"$val\": must be USER:PASSWORD"
+		}
+		set auth 1
+		lappend extra --auth $val
+	    }
+	    -auth-mechs {
+		if {![llength $args]} {
+		    error "-auth-mechs needs a list of mechanisms"
+		}
+		set args [lassign $args val]
+		set mechs [split [string trim [regsub -all {[\s,]+} $val " "]] " "]
+		if {![llength $mechs]} {
+		    error "-auth-mechs needs a list of mechanisms"
+		}
+		foreach m $mechs {
+		    if {[string toupper $m] ni {PLAIN LOGIN CRAM-MD5}} {
+			error "bad mechanism \"$m\": must be PLAIN, LOGIN or CRAM-MD5"
+		    }
+		}
+		set authopt 1
+		lappend extra --auth-mechs [join $mechs ,]
+	    }
+	    -auth-fail-mech {
+		if {![llength $args]} {
+		    error "-auth-fail-mech needs a mechanism"
+		}
+		set args [lassign $args val]
+		if {[string toupper $val] ni {PLAIN LOGIN CRAM-MD5}} {
+		    error "bad mechanism \"$val\": must be PLAIN, LOGIN or CRAM-MD5"
+		}
+		set authopt 1
+		lappend extra --auth-fail-mech $val
+	    }
+	    -auth-plaintext {
+		set plaintext 1
+		set authopt 1
+		lappend extra --auth-plaintext
+	    }
+	    -auth-required {
+		set authopt 1
+		lappend extra --auth-required
+	    }
 	    default {
 		error "bad option \"$opt\": must be -refuse, -pipelining, -starttls,\
-			-require-starttls, -implicit or -client-ca"
+			-require-starttls, -implicit, -client-ca, -auth, -auth-mechs,\
+			-auth-plaintext, -auth-fail-mech or -auth-required"
 	    }
 	}
     }
@@ -610,20 +715,25 @@ proc ::ts::capture {args} {
     if {[info exists clientca] && ![info exists tlsmode]} {
 	error "-client-ca needs -starttls or -implicit"
     }
-    set dir [tempdir capture]
-    set cmd [list $python [file join $serversdir capture.py] \
-	    --port-file [file join $dir port] --dir [file join $dir msgs] {*}$extra]
-    return [Start capture $cmd $dir]
+    if {[info exists authopt] && !$auth} {
+	error "-auth-mechs, -auth-plaintext, -auth-fail-mech and -auth-required need -auth"
+    }
+    if {[info exists plaintext] && !([info exists tlsmode] && $tlsmode eq "-starttls")} {
+	error "-auth-plaintext needs -starttls (AUTH is always offered otherwise)"
+    }
+    return $extra
 }
 
 # ::ts::messages h ?count? ?timeout_ms? --
 #	Wait until at least count (default 1) messages are stored (error after
 #	timeout_ms, default 5000), then return all stored messages in order, each a
-#	dict {mail_from rcpt_tos mail_options rcpt_options tls sni client_cert data};
+#	dict {mail_from rcpt_tos mail_options rcpt_options tls sni client_cert auth_user
+#	data};
 #	data is the exact bytes (binary string) the server stored, dot-stuffing undone;
 #	tls is true/false (arrived over TLS: STARTTLS or implicit), sni the server name
 #	the client sent in its TLS ClientHello ("" if none, or no TLS), client_cert
-#	true/false (a client certificate verified against the test CA).
+#	true/false (a client certificate verified against the test CA), auth_user the
+#	user name the session authenticated as with AUTH ("" if it did not).
 proc ::ts::messages {h {count 1} {timeout 5000}} {
     set dir [file join [Get $h dir] msgs]
     if {$count > 0
@@ -634,13 +744,263 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
     set out {}
     for {set n 1} {[file exists [file join $dir $n.json]]} {incr n} {
 	set d [::json::json2dict [readfile [file join $dir $n.json]]]
-	if {[dict exists $d sni] && [dict get $d sni] eq "null"} {
-	    dict set d sni ""
+	foreach key {sni auth_user} {
+	    if {![dict exists $d $key] || [dict get $d $key] eq "null"} {
+		dict set d $key ""
+	    }
 	}
 	dict set d data [readfile [file join $dir $n.eml] 1]
 	lappend out $d
     }
     return $out
+}
+
+# ---------------------------------------------------------------------------------
+# Postfix with Cyrus SASL (tests/servers/postfix.sh)
+# ---------------------------------------------------------------------------------
+
+# ::ts::postfix_available --
+#	1 if a private Postfix can be started here (root; postfix and saslpasswd2
+#	installed). The tcltest constraint "postfix".
+proc ::ts::postfix_available {} {
+    expr {[file executable /usr/sbin/postfix] && [file executable /usr/sbin/saslpasswd2]
+	    && [file isdirectory /usr/lib/postfix/sbin] && [exec id -u] == 0}
+}
+::tcltest::ConstraintInitializer postfix ::ts::postfix_available
+
+# ::ts::postfix ?-mechs LIST? ?-users {USER PASS ...}? --
+#	Start a private Postfix 3.7 instance (tests/servers/postfix.sh: about 0.35 s) on
+#	three free 127.0.0.1 ports and return a handle. [::ts::port h] is the plain port
+#	(STARTTLS offered, AUTH offered before TLS too, relays for loopback clients
+#	without AUTH); [::ts::postfix_port h submission|smtps] the port that relays only
+#	after AUTH (554 5.7.1 at RCPT otherwise) and the implicit-TLS one. TLS uses the
+#	"server" certificate of [::ts::certs] (CN=localhost). SASL: Cyrus with a sasldb,
+#	realm "localhost", users from -users (default {alice s3cret}), mechanisms -mechs
+#	(default "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"; also SCRAM-SHA-1 SCRAM-SHA-256). A
+#	wrong password gets "535 5.7.8 Error: authentication failed: authentication
+#	failure". Every accepted message is delivered to a catch-all maildir: see
+#	[::ts::maildir_messages]. Stopped by [::ts::stop]/[::ts::stopall].
+proc ::ts::postfix {args} {
+    variable servers
+    variable serversdir
+    set mechs {}
+    set users {alice s3cret}
+    while {[llength $args]} {
+	set args [lassign $args opt]
+	if {![llength $args]} {
+	    error "$opt needs a value"
+	}
+	set args [lassign $args val]
+	switch -- $opt {
+	    -mechs {
+		set mechs [string trim [regsub -all {[\s,]+} $val " "]]
+		if {$mechs eq ""} {
+		    error "-mechs needs at least one mechanism"
+		}
+	    }
+	    -users {
+		if {[catch {llength $val} n] || $n == 0 || $n % 2} {
+		    error "-users needs a list {USER PASSWORD ?USER PASSWORD ...?}"
+		}
+		set users $val
+	    }
+	    default {
+		error "bad option \"$opt\": must be -mechs or -users"
+	    }
+	}
+    }
+    PostfixGc
+    set specs {}
+    foreach {user pass} $users {
+	if {$user eq "" || [string first : $user] >= 0} {
+	    error "bad user name \"$user\""
+	}
+	lappend specs $user:$pass
+    }
+    # The instance dir must be reachable by user postfix: not under a 0700 TMPDIR.
+    set dir [tempdir postfix]
+    for {set d [file dirname $dir]} {$d ne "/"} {set d [file dirname $d]} {
+	if {!([file attributes $d -permissions] & 1)} {
+	    file delete -force -- $dir
+	    set dir [file join /tmp [file tail $dir]]
+	    file mkdir $dir
+	    break
+	}
+    }
+    set env {}
+    if {$mechs ne ""} {
+	set env [list env POSTFIX_MECHS=$mechs]
+    }
+    if {[catch {exec {*}$env timeout -k 2 20 bash [file join $serversdir postfix.sh] \
+	    start $dir [dict get [certs] dir] {*}$specs < /dev/null 2>@1} msg]} {
+	catch {exec bash [file join $serversdir postfix.sh] stop $dir < /dev/null 2>@1}
+	if {!([info exists ::env(TS_KEEP)] && $::env(TS_KEEP) ne "")} {
+	    catch {file delete -force -- $dir}
+	}
+	error "Postfix did not start: $msg"
+    }
+    set ports {}
+    foreach kv [split [string trim [readfile [file join $dir ports]]]] {
+	lassign [split $kv =] k v
+	dict set ports $k $v
+    }
+    set pid [string trim [lindex [split [readfile [file join $dir spool pid master.pid]] \n] 0]]
+    set h postfix[incr ::ts::serial]
+    set servers($h) [dict create kind postfix pid $pid dir $dir \
+	    port [dict get $ports plain] ports $ports log [file join $dir maillog]]
+    return $h
+}
+
+# ::ts::PostfixGc --
+#	Once per process: stop Postfix instances left running by test processes that
+#	were killed before they could stop them (tclsmtp-postfix-PID-* dirs whose PID
+#	is gone). Their directories are left in place.
+proc ::ts::PostfixGc {} {
+    variable postfix_gc_done
+    variable serversdir
+    if {[info exists postfix_gc_done]} {
+	return
+    }
+    set postfix_gc_done 1
+    set bases [list /tmp]
+    if {[info exists ::env(TMPDIR)] && [file isdirectory $::env(TMPDIR)]} {
+	lappend bases $::env(TMPDIR)
+    }
+    set dirs {}
+    foreach b $bases {
+	lappend dirs {*}[glob -nocomplain -types d -directory $b tclsmtp-postfix-*]
+    }
+    foreach d [lsort -unique $dirs] {
+	if {[regexp {^tclsmtp-postfix-(\d+)-} [file tail $d] -> owner]
+		&& ![alive $owner]
+		&& [file exists [file join $d spool pid master.pid]]} {
+	    catch {exec bash [file join $serversdir postfix.sh] stop $d < /dev/null 2>@1}
+	}
+    }
+}
+
+# ::ts::postfix_port h ?which? --
+#	Port which (plain, submission or smtps; default plain) of Postfix instance h.
+proc ::ts::postfix_port {h {which plain}} {
+    set ports [PostfixGet $h ports]
+    if {![dict exists $ports $which]} {
+	error "bad port \"$which\": must be plain, submission or smtps"
+    }
+    return [dict get $ports $which]
+}
+
+# ::ts::PostfixGet h key --
+#	Field key of Postfix handle h (error if h is not a Postfix instance).
+proc ::ts::PostfixGet {h key} {
+    if {[Get $h kind] ne "postfix"} {
+	error "server $h is not a Postfix instance"
+    }
+    return [Get $h $key]
+}
+
+# ::ts::maildir_messages h ?count? ?timeout_ms? --
+#	Wait until at least count (default 1) messages have been delivered to Postfix
+#	instance h's maildir (error after timeout_ms, default 5000), then return all of
+#	them in delivery order, each the exact bytes of the file (binary string): LF
+#	line endings, Postfix's Return-Path, X-Original-To, Delivered-To and Received
+#	headers first (the Received header names the AUTH user as "(Authenticated
+#	sender: USER)" and records TLS). A message lands about 30 ms after the 250.
+proc ::ts::maildir_messages {h {count 1} {timeout 5000}} {
+    set new [file join [PostfixGet $h dir] mail catchall new]
+    if {$count > 0 && ![wait_for {[llength [glob -nocomplain -directory $new *]] >= $count} \
+	    $timeout]} {
+	error "server $h: [llength [glob -nocomplain -directory $new *]] message(s)\
+		delivered, expected $count within $timeout ms"
+    }
+    # Maildir names are SECONDS.V<dev>I<inode>M<microseconds>.HOST.
+    set keyed {}
+    foreach f [glob -nocomplain -directory $new *] {
+	set tail [file tail $f]
+	if {![regexp {^(\d+)\.[^.]*M(\d+)} $tail -> sec usec]} {
+	    set sec [file mtime $f]
+	    set usec 0
+	}
+	lappend keyed [list [format %012d.%06d $sec $usec] $tail $f]
+    }
+    set out {}
+    foreach k [lsort -index 0 [lsort -index 1 $keyed]] {
+	lappend out [readfile [lindex $k 2] 1]
+    }
+    return $out
+}
+
+# ::ts::postfix_log h --
+#	Postfix instance h's log so far (text; "" if none yet): for debugging.
+proc ::ts::postfix_log {h} {
+    set f [PostfixGet $h log]
+    if {![file exists $f]} {
+	return ""
+    }
+    return [readfile $f]
+}
+
+# ---------------------------------------------------------------------------------
+# Network namespaces (tests/servers/netns.sh)
+# ---------------------------------------------------------------------------------
+
+# ::ts::netns_available --
+#	1 if network namespaces with veth pairs work here (root, iproute2, the
+#	capabilities): checked once per process by creating and removing a probe
+#	namespace (about 50 ms), which also removes namespaces left by killed test
+#	runs. The reason it does not work is in ::ts::netns_reason. TS_NETNS=0 makes it
+#	0 without trying. The tcltest constraint "netns".
+proc ::ts::netns_available {} {
+    variable netns_ok
+    variable netns_reason
+    variable serversdir
+    if {[info exists netns_ok]} {
+	return $netns_ok
+    }
+    set netns_reason ""
+    if {[info exists ::env(TS_NETNS)] && $::env(TS_NETNS) eq "0"} {
+	set netns_reason "disabled by TS_NETNS=0"
+	return [set netns_ok 0]
+    }
+    set script [file join $serversdir netns.sh]
+    catch {exec bash $script gc < /dev/null 2>@1}
+    if {[catch {exec bash $script check < /dev/null 2>@1} msg]} {
+	set netns_reason [string trim $msg]
+	return [set netns_ok 0]
+    }
+    return [set netns_ok 1]
+}
+::tcltest::ConstraintInitializer netns ::ts::netns_available
+
+# ::ts::netns_capture ?capture options? --
+#	Start capture.py (options as for [::ts::capture]) inside a fresh network
+#	namespace joined to this one by a veth pair; returns a handle whose
+#	[::ts::host h] is the namespace-side address 10.77.N.2 (not a loopback address:
+#	clients reach it through the host-side interface tsm<N>h, 10.77.N.1) and
+#	[::ts::port h] its port; [::ts::messages] works as usual. [::ts::stop] stops
+#	the server and removes the namespace. Error if [::ts::netns_available] is 0.
+#	Note: the TLS test certificates name localhost/127.0.0.1, not 10.77.N.2.
+proc ::ts::netns_capture {args} {
+    variable python
+    variable serversdir
+    variable servers
+    set extra [CaptureArgs $args]
+    if {![netns_available]} {
+	error "network namespaces are not available here: $::ts::netns_reason"
+    }
+    set script [file join $serversdir netns.sh]
+    set name tclsmtp-[pid]-[incr ::ts::serial]
+    set addr [exec bash $script up $name < /dev/null 2>@1]
+    set dir [tempdir netns]
+    set cmd [list bash $script exec $name $python [file join $serversdir capture.py] \
+	    --host $addr --port-file [file join $dir port] --dir [file join $dir msgs] \
+	    {*}$extra]
+    if {[catch {Start capture $cmd $dir} h opts]} {
+	catch {exec bash $script down $name < /dev/null 2>@1}
+	return -options $opts $h
+    }
+    dict set servers($h) host $addr
+    dict set servers($h) netns $name
+    return $h
 }
 
 # ---------------------------------------------------------------------------------
