@@ -103,10 +103,15 @@ fn attempt(request: &Request, server: &Server, use_tls: bool, hooks: &mut dyn Ho
     let tls = request.tls.as_ref().filter(|_| use_tls);
     let mut params = request.params.clone();
     params.starttls &= tls.is_some() && !request.implicit_tls;
-    let session = Session::new(params).map_err(|e| Error::Invalid(e.0))?;
+    if let Some(auth) = params.auth.as_mut() {
+        auth.host = server.host.clone();
+        auth.cnonce = cnonce()?;
+    }
     let timeouts = request.params.timeouts;
     Ok(match transport::connect(&server.host, server.port, timeouts.connect) {
         Ok(conn) => {
+            params.loopback = conn.peer_is_loopback();
+            let session = Session::new(params).map_err(|e| Error::Invalid(e.0))?;
             let driver = Driver { conn: Some(conn), buf: Vec::new(), hooks, tls, host: &server.host };
             driver.run(session, &request.message, tls.is_some() && request.implicit_tls)
         }
@@ -115,6 +120,13 @@ fn attempt(request: &Request, server: &Server, use_tls: bool, hooks: &mut dyn Ho
             Outcome::Unusable(Failure { step: Step::Connect, kind: failure_kind(e, timeouts.connect) })
         }
     })
+}
+
+/// A fresh DIGEST-MD5 client nonce: 16 random bytes from OpenSSL, in hex.
+fn cnonce() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    openssl::rand::rand_bytes(&mut bytes).map_err(|e| Error::Invalid(format!("no random numbers: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// One connection's I/O on behalf of a [`Session`].
@@ -133,6 +145,9 @@ impl Driver<'_> {
     fn run(mut self, mut session: Session, message: &[u8], implicit_tls: bool) -> Outcome {
         let mut next = if implicit_tls { self.handshake(&mut session) } else { Next::Receive };
         loop {
+            for note in session.take_notes() {
+                self.hooks.trace(&format!("    ... {note} ..."));
+            }
             next = match next {
                 Next::Close(outcome) => return outcome,
                 Next::Receive => self.await_reply(&mut session),
@@ -218,7 +233,7 @@ impl Driver<'_> {
                 self.hooks.trace(&format!("    ... {diagnostic}: no -tlspolicy, continuing without TLS ..."));
                 PolicyAnswer::Insecure
             }
-            TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) => {
+            TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) | TlsIssue::EncryptionRequired(_) => {
                 PolicyAnswer::Secure { why: "no -tlspolicy allows it".into() }
             }
         }

@@ -12,6 +12,8 @@ mod bridge;
 pub mod client;
 mod command;
 pub mod message;
+mod sasl;
+mod secret;
 pub mod smtp;
 mod tcl;
 pub mod transport;
@@ -26,7 +28,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub extern "C" fn Smtp_Init(interp: *mut tcl_sys::Tcl_Interp) -> c_int {
     tcl::init_extension(interp, |interp| {
         interp.eval_script(bridge::SCRIPT)?;
-        interp.create_command("::smtp::sendmessage", command::sendmessage)?;
+        interp.create_command("::smtp::sendmessage", &["-password"], command::sendmessage)?;
         interp.eval_script("namespace eval ::smtp {namespace export sendmessage}")?;
         interp.provide("smtp", VERSION)
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::bridge::Bridge;
 use crate::client::{self, Request};
 use crate::message::{self, HeaderPlan, Input};
-use crate::smtp::{self, Params, Timeouts};
+use crate::smtp::{self, AuthParams, Params, Timeouts};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::TlsConfig;
 
@@ -60,6 +60,14 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         client,
         queue: options.queue,
         starttls: options.usetls && !options.tlsimport,
+        // Host and nonce are per connection: the driver fills them in.
+        auth: (!options.username.is_empty()).then(|| AuthParams {
+            username: options.username.clone(),
+            password: options.password.clone(),
+            host: String::new(),
+            cnonce: String::new(),
+        }),
+        loopback: false,
         sender: envelope.sender,
         recipients: envelope.recipients,
         at_least_one: options.atleastone,

@@ -5,6 +5,7 @@
 
 use crate::client::Server;
 use crate::message::{self, HeaderOption};
+use crate::secret::Secret;
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::TlsOptions;
 
@@ -32,6 +33,8 @@ pub struct Options {
     /// The `-servers` value is exactly `localhost` (tcllib's rule for the default `-client`).
     pub servers_is_localhost: bool,
     pub client: Option<String>,
+    pub username: String,
+    pub password: Secret,
 }
 
 impl Default for Options {
@@ -52,6 +55,8 @@ impl Default for Options {
             servers: vec![Server { host: "localhost".into(), port: 25 }],
             servers_is_localhost: true,
             client: None,
+            username: String::new(),
+            password: Secret::default(),
         }
     }
 }
@@ -86,11 +91,8 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
                 o.tlspolicy = (!words.is_empty()).then(|| value.clone());
             }
             "-tlsoptions" => o.tlsoptions = tls_options(interp, value)?,
-            // AUTH is not in this build yet (it has its own issue). Its options are checked
-            // now, so a script with a bad value fails early, and are otherwise ignored, as
-            // tcllib ignores them without its SASL package.
-            "-username" => drop(line(value, "-username")?),
-            "-password" => {}
+            "-username" => o.username = line(value, "-username")?,
+            "-password" => o.password = Secret::from_text(&value.text()),
             "-maxsecs" => o.maxsecs = seconds(value, "-maxsecs")?,
             "-timeout" => o.timeout = Some(seconds(value, "-timeout")?),
             "-header" => add_header(interp, &mut o.headers, value)?,

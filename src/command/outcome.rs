@@ -80,6 +80,12 @@ fn failure_code(f: &Failure) -> Vec<String> {
             TlsIssue::NotOffered => vec!["TLS".into(), "NOTOFFERED".into()],
             TlsIssue::Handshake(_) => vec!["TLS".into(), "HANDSHAKE".into()],
             TlsIssue::NotVerified(_) => vec!["TLS".into(), "VERIFY".into()],
+            TlsIssue::EncryptionRequired(_) => vec!["AUTH".into(), "ENCRYPTION".into()],
         },
+        FailureKind::AuthFailed { reply, .. } => {
+            vec!["AUTH".into(), "FAILED".into(), reply.as_ref().map_or("NONE".into(), |r| r.code.to_string())]
+        }
+        FailureKind::AuthUnsupported { .. } => vec!["AUTH".into(), "NOMECHANISM".into()],
+        FailureKind::AuthServerNotVerified => vec!["AUTH".into(), "SERVER".into()],
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use super::Step;
+use crate::sasl::Mechanism;
+use crate::secret::Secret;
 
 /// One SMTP command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,11 @@ pub enum Command {
     /// Ask the server to queue rather than deliver at once (`-queue`, when XQUE is offered).
     Qued,
     StartTls,
+    Auth(Mechanism),
+    /// One SASL response line (base64). Shown as `<credentials hidden>` in traces.
+    AuthResponse(Secret),
+    /// Cancels a SASL exchange (RFC 4954 §4).
+    AuthCancel,
     Mail {
         from: String,
         size: Option<u64>,
@@ -27,7 +34,12 @@ pub enum Command {
 impl Command {
     /// Appends the command line, CRLF included.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.to_string().as_bytes());
+        match self {
+            // The only command whose wire form differs from its display: the one place a
+            // credential is revealed.
+            Command::AuthResponse(line) => out.extend_from_slice(line.expose()),
+            command => out.extend_from_slice(command.to_string().as_bytes()),
+        }
         out.extend_from_slice(b"\r\n");
     }
 
@@ -39,6 +51,7 @@ impl Command {
             Command::Onex => Step::Onex,
             Command::Qued => Step::Qued,
             Command::StartTls => Step::StartTls,
+            Command::Auth(_) | Command::AuthResponse(_) | Command::AuthCancel => Step::Auth,
             Command::Mail { .. } => Step::Mail,
             Command::Rcpt(_) => Step::Rcpt,
             Command::Data => Step::Data,
@@ -58,6 +71,9 @@ impl fmt::Display for Command {
             Command::Onex => f.write_str("ONEX"),
             Command::Qued => f.write_str("QUED"),
             Command::StartTls => f.write_str("STARTTLS"),
+            Command::Auth(mechanism) => write!(f, "AUTH {}", mechanism.name()),
+            Command::AuthResponse(_) => f.write_str("<credentials hidden>"),
+            Command::AuthCancel => f.write_str("*"),
             Command::Mail { from, size: None } => write!(f, "MAIL FROM:<{from}>"),
             Command::Mail { from, size: Some(n) } => write!(f, "MAIL FROM:<{from}> SIZE={n}"),
             Command::Rcpt(to) => write!(f, "RCPT TO:<{to}>"),
@@ -78,6 +94,16 @@ mod tests {
         Command::Mail { from: "a@b".into(), size: None }.encode(&mut out);
         Command::Mail { from: String::new(), size: Some(42) }.encode(&mut out);
         assert_eq!(out, b"MAIL FROM:<a@b>\r\nMAIL FROM:<> SIZE=42\r\n");
+    }
+
+    #[test]
+    fn auth_responses_are_sent_but_never_displayed() {
+        let response = Command::AuthResponse(Secret::from_text("AGFsaWNlAHMzY3JldA=="));
+        let mut out = Vec::new();
+        response.encode(&mut out);
+        assert_eq!(out, b"AGFsaWNlAHMzY3JldA==\r\n");
+        assert_eq!(response.to_string(), "<credentials hidden>");
+        assert!(!format!("{response:?}").contains("AGFs"));
     }
 
     #[test]

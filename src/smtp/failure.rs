@@ -18,6 +18,8 @@ pub enum Step {
     StartTls,
     /// The TLS handshake (after STARTTLS, or at connect with implicit TLS).
     TlsHandshake,
+    /// Authentication (AUTH and its SASL exchange).
+    Auth,
     Mail,
     Rcpt,
     Data,
@@ -41,6 +43,7 @@ impl Step {
             Step::Qued => "QUED",
             Step::StartTls => "STARTTLS",
             Step::TlsHandshake => "HANDSHAKE",
+            Step::Auth => "AUTH",
             Step::Mail => "MAIL",
             Step::Rcpt => "RCPT",
             Step::Data => "DATA",
@@ -63,6 +66,7 @@ impl fmt::Display for Step {
             Step::Qued => "QUED",
             Step::StartTls => "STARTTLS",
             Step::TlsHandshake => "TLS handshake",
+            Step::Auth => "AUTH",
             Step::Mail => "MAIL FROM",
             Step::Rcpt => "RCPT TO",
             Step::Data => "DATA",
@@ -92,6 +96,13 @@ pub enum FailureKind {
     TooBig { size: u64, limit: u64 },
     /// TLS could not be had as required, and the policy did not allow going on without.
     TlsRefused { issue: TlsIssue, answer: PolicyAnswer },
+    /// Every AUTH mechanism failed. `reply` is the server's last refusal, if any; `detail`
+    /// says what went wrong on our side (a challenge we could not answer).
+    AuthFailed { reply: Option<Reply>, detail: Option<String> },
+    /// The server offers AUTH, but none of the mechanisms this client has.
+    AuthUnsupported { offered: Vec<String> },
+    /// DIGEST-MD5's proof from the server (rspauth) was wrong.
+    AuthServerNotVerified,
 }
 
 /// A TLS weakness on which `-tlspolicy` is asked.
@@ -105,6 +116,9 @@ pub enum TlsIssue {
     Handshake(String),
     /// The handshake worked but the certificate did not verify (OpenSSL's reason).
     NotVerified(String),
+    /// A mechanism would send the password in clear (PLAIN, LOGIN) over a connection that
+    /// is neither TLS nor to a loopback address.
+    EncryptionRequired(&'static str),
 }
 
 impl TlsIssue {
@@ -114,6 +128,7 @@ impl TlsIssue {
             TlsIssue::Refused(reply) => reply.code,
             TlsIssue::NotOffered => 530,
             TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) => 454,
+            TlsIssue::EncryptionRequired(_) => 538,
         }
     }
 
@@ -124,6 +139,9 @@ impl TlsIssue {
             TlsIssue::NotOffered => "STARTTLS is not offered by the server".into(),
             TlsIssue::Handshake(why) => format!("TLS handshake failed: {why}"),
             TlsIssue::NotVerified(why) => format!("certificate verify failed: {why}"),
+            TlsIssue::EncryptionRequired(mechanism) => {
+                format!("encryption required: AUTH {mechanism} would send the password in clear")
+            }
         }
     }
 }
@@ -160,12 +178,38 @@ impl fmt::Display for Failure {
             FailureKind::TlsRefused { issue: TlsIssue::Refused(reply), answer: PolicyAnswer::Secure { why } } => {
                 write!(f, "TLS refused by policy: STARTTLS answered {reply} ({why})")
             }
+            FailureKind::TlsRefused {
+                issue: issue @ TlsIssue::EncryptionRequired(_),
+                answer: PolicyAnswer::Secure { why },
+            } => {
+                write!(f, "{} ({why})", issue.diagnostic())
+            }
             FailureKind::TlsRefused { issue, answer: PolicyAnswer::Secure { why } } => {
                 write!(f, "TLS refused by policy: {} ({why})", issue.diagnostic())
             }
             FailureKind::TlsRefused { issue, answer: PolicyAnswer::Insecure } => {
                 write!(f, "TLS refused: {}", issue.diagnostic())
             }
+            FailureKind::AuthFailed { reply, detail } => {
+                f.write_str("authentication failed: no mechanism succeeded")?;
+                if let Some(reply) = reply {
+                    write!(f, "; last reply: {reply}")?;
+                }
+                if let Some(detail) = detail {
+                    write!(f, "; {detail}")?;
+                }
+                Ok(())
+            }
+            FailureKind::AuthUnsupported { offered } => write!(
+                f,
+                "authentication impossible: the server offers AUTH {}, and this client has only \
+                 DIGEST-MD5, CRAM-MD5, LOGIN and PLAIN",
+                offered.join(" ")
+            ),
+            FailureKind::AuthServerNotVerified => f.write_str(
+                "authentication failed: the server's DIGEST-MD5 proof (rspauth) is wrong, so it does \
+                 not know the password: it is not the server it claims to be",
+            ),
         }
     }
 }

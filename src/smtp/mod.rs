@@ -15,4 +15,4 @@ pub use command::Command;
 pub use data::{message_size, DataEncoder};
 pub use failure::{Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, Reply, ReplyError, Status};
-pub use session::{Next, Outcome, Params, Refusal, Session, Timeouts};
+pub use session::{AuthParams, Next, Outcome, Params, Refusal, Session, Timeouts};

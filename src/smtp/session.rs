@@ -22,7 +22,11 @@
 
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use super::{Capabilities, Command, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
+use crate::sasl::{self, Credentials, Exchange, Mechanism};
+use crate::secret::Secret;
 
 /// What a connection needs to know.
 #[derive(Debug, Clone)]
@@ -33,6 +37,11 @@ pub struct Params {
     pub queue: bool,
     /// Upgrade with STARTTLS after EHLO (`-usetls`, when the connection is not TLS yet).
     pub starttls: bool,
+    /// Authenticate with these (`-username`/`-password`), when the server offers AUTH.
+    pub auth: Option<AuthParams>,
+    /// The server's address is a loopback one, where a password in clear never leaves the
+    /// machine.
+    pub loopback: bool,
     /// The reverse-path; empty for the null sender `<>`.
     pub sender: String,
     /// Envelope recipients, in order (Bcc ones included).
@@ -42,6 +51,17 @@ pub struct Params {
     /// The message size for `SIZE=` (see `message_size`).
     pub message_size: u64,
     pub timeouts: Timeouts,
+}
+
+/// What authentication needs.
+#[derive(Debug, Clone)]
+pub struct AuthParams {
+    pub username: String,
+    pub password: Secret,
+    /// The server's host name as given, for DIGEST-MD5's digest-uri.
+    pub host: String,
+    /// A fresh random client nonce for DIGEST-MD5.
+    pub cnonce: String,
 }
 
 /// How long each wait may last.
@@ -140,6 +160,12 @@ enum State {
     StartTls,
     /// The driver is running the TLS handshake.
     Handshake,
+    /// Waiting for the reply to AUTH or to a SASL response.
+    Auth,
+    /// Waiting for the reply to a cancelled SASL exchange; `fatal`: give up afterwards.
+    AuthCancel {
+        fatal: bool,
+    },
     /// Waiting for the policy's answer. `implicit`: the issue arose before the greeting.
     Policy {
         kind: IssueKind,
@@ -169,6 +195,8 @@ enum IssueKind {
     Handshake,
     /// The certificate did not verify: go on over the unverified session.
     NotVerified,
+    /// A password would go in clear: send it.
+    Cleartext,
 }
 
 /// The dialogue of one connection.
@@ -185,6 +213,23 @@ pub struct Session {
     tls: bool,
     /// The TLS issue being decided, kept for the failure if the answer is secure.
     issue: Option<TlsIssue>,
+    auth: AuthState,
+    /// Remarks for the `-debug` trace, taken by the driver.
+    notes: Vec<String>,
+}
+
+/// Where authentication stands.
+#[derive(Debug, Default)]
+struct AuthState {
+    /// Offered mechanisms not yet tried, strongest first.
+    candidates: VecDeque<Mechanism>,
+    exchange: Option<Exchange>,
+    /// The policy allowed a password in clear on this connection.
+    cleartext_allowed: bool,
+    done: bool,
+    /// The server's last refusal and our last problem, for the final error.
+    last_reply: Option<Reply>,
+    last_problem: Option<String>,
 }
 
 /// Why parameters cannot make a valid dialogue. The layers above check the same rules with
@@ -214,6 +259,8 @@ impl Session {
             decided: None,
             tls: false,
             issue: None,
+            auth: AuthState::default(),
+            notes: Vec::new(),
         })
     }
 
@@ -226,7 +273,9 @@ impl Session {
             State::Onex => Step::Onex,
             State::Qued => Step::Qued,
             State::StartTls => Step::StartTls,
+            State::Policy { kind: IssueKind::Cleartext, .. } => Step::Auth,
             State::Handshake | State::Policy { .. } => Step::TlsHandshake,
+            State::Auth | State::AuthCancel { .. } => Step::Auth,
             State::Mail => Step::Mail,
             State::Rcpt { .. } => Step::Rcpt,
             State::Data => Step::Data,
@@ -249,6 +298,8 @@ impl Session {
             | State::StartTls
             | State::Handshake
             | State::Policy { .. }
+            | State::Auth
+            | State::AuthCancel { .. }
             | State::Data
             | State::Rset => t.command,
             State::Mail => t.mail,
@@ -262,6 +313,11 @@ impl Session {
     /// How long each write may block.
     pub fn write_timeout(&self) -> Duration {
         self.params.timeouts.write
+    }
+
+    /// Remarks made since the last call, for the `-debug` trace.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Whether the connection is TLS.
@@ -287,6 +343,7 @@ impl Session {
             TlsIssue::Refused(_) | TlsIssue::NotOffered => IssueKind::Unavailable,
             TlsIssue::Handshake(_) => IssueKind::Handshake,
             TlsIssue::NotVerified(_) => IssueKind::NotVerified,
+            TlsIssue::EncryptionRequired(_) => IssueKind::Cleartext,
         };
         let implicit = self.state == State::Greeting;
         self.issue = Some(issue.clone());
@@ -309,6 +366,14 @@ impl Session {
             (PolicyAnswer::Insecure, IssueKind::NotVerified) => {
                 self.state = if implicit { State::Greeting } else { State::Handshake };
                 self.tls_established()
+            }
+            (PolicyAnswer::Insecure, IssueKind::Cleartext) => {
+                self.auth.cleartext_allowed = true;
+                self.next_mechanism()
+            }
+            // The transaction-level refusal: the password is not sent, and nothing else.
+            (answer @ PolicyAnswer::Secure { .. }, IssueKind::Cleartext) => {
+                self.fail(Failure { step: Step::Auth, kind: FailureKind::TlsRefused { issue, answer } })
             }
             (answer @ PolicyAnswer::Secure { .. }, _) => {
                 let step = if matches!(issue, TlsIssue::Refused(_) | TlsIssue::NotOffered) {
@@ -357,9 +422,14 @@ impl Session {
             State::StartTls => self.tls_failed(TlsIssue::Refused(reply)),
             // No reply is due while the driver handshakes or asks the policy.
             State::Handshake | State::Policy { .. } => self.close(),
+            State::Auth => self.handle_auth_reply(reply),
+            State::AuthCancel { fatal: true } => {
+                self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthServerNotVerified })
+            }
+            State::AuthCancel { fatal: false } => self.next_mechanism(),
             // Replies to ONEX and QUED are advisory; tcllib ignores them too.
             State::Onex => self.after_onex(),
-            State::Qued => self.start_mail(),
+            State::Qued => self.start_auth(),
             State::Mail if code == 250 => self.send_rcpt(0),
             State::Rcpt { index } => self.handle_rcpt(index, reply),
             State::Data if code == 354 => {
@@ -393,6 +463,12 @@ impl Session {
             | State::Policy { .. } => {
                 self.state = State::Closed;
                 Next::Close(Outcome::Unusable(failure))
+            }
+            // Once the server has accepted us, a broken authentication is final (as a
+            // broken transaction is): nothing was sent, so nothing is lost.
+            State::Auth | State::AuthCancel { .. } => {
+                self.state = State::Closed;
+                Next::Close(Outcome::Failed(failure))
             }
             State::Mail | State::Rcpt { .. } | State::Data | State::Message | State::EndOfData => {
                 self.state = State::Closed;
@@ -431,7 +507,92 @@ impl Session {
         if self.params.queue && self.capabilities.has("XQUE") {
             return self.send(State::Qued, Command::Qued);
         }
-        self.start_mail()
+        self.start_auth()
+    }
+
+    /// Authenticates when credentials were given and the server offers AUTH (after
+    /// STARTTLS, since the EHLO that offered it came after TLS when TLS is in use).
+    fn start_auth(&mut self) -> Next {
+        if self.params.auth.is_none() || self.auth.done {
+            return self.start_mail();
+        }
+        let offered = self.capabilities.auth_mechanisms();
+        if offered.is_empty() {
+            self.notes.push("credentials given, but the server offers no AUTH: continuing unauthenticated".into());
+            return self.start_mail();
+        }
+        self.auth.candidates = Mechanism::STRONGEST_FIRST
+            .into_iter()
+            .filter(|m| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name())))
+            .collect();
+        if self.auth.candidates.is_empty() {
+            return self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthUnsupported { offered } });
+        }
+        self.next_mechanism()
+    }
+
+    /// Starts the strongest mechanism not yet tried, or fails when none is left.
+    fn next_mechanism(&mut self) -> Next {
+        let Some(auth) = self.params.auth.clone() else { return self.start_mail() };
+        let Some(&mechanism) = self.auth.candidates.front() else {
+            let kind =
+                FailureKind::AuthFailed { reply: self.auth.last_reply.take(), detail: self.auth.last_problem.take() };
+            return self.fail(Failure { step: Step::Auth, kind });
+        };
+        if mechanism.sends_password() && !self.tls && !self.params.loopback && !self.auth.cleartext_allowed {
+            return self.tls_failed(TlsIssue::EncryptionRequired(mechanism.name()));
+        }
+        self.auth.candidates.pop_front();
+        let credentials = Credentials { username: auth.username, password: auth.password };
+        self.auth.exchange = Some(Exchange::new(mechanism, credentials, &auth.host, &auth.cnonce));
+        self.send(State::Auth, Command::Auth(mechanism))
+    }
+
+    /// A reply during a SASL exchange: 334 carries the next challenge, 235 is success,
+    /// a 5xx refusal moves to the next mechanism, anything else ends the dialogue.
+    fn handle_auth_reply(&mut self, reply: Reply) -> Next {
+        let name = self.auth.exchange.as_ref().map_or("?", |e| e.mechanism().name());
+        match reply.code {
+            // Success only counts once the mechanism is complete: a DIGEST-MD5 server that
+            // says 235 without having proved it knows the password (rspauth) may be an
+            // impostor that skipped the proof.
+            235 if self
+                .auth
+                .exchange
+                .as_ref()
+                .is_none_or(|e| e.mechanism() != Mechanism::DigestMd5 || e.is_complete()) =>
+            {
+                self.auth.done = true;
+                self.auth.exchange = None;
+                self.start_mail()
+            }
+            235 => self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthServerNotVerified }),
+            334 => {
+                let answer = match (sasl::decode(reply.text()), self.auth.exchange.as_mut()) {
+                    (Some(challenge), Some(exchange)) => exchange.respond(&challenge),
+                    _ => Err(sasl::Error::BadChallenge("the challenge is not base64".into())),
+                };
+                match answer {
+                    Ok(response) => self.send(State::Auth, Command::AuthResponse(sasl::encode(&response))),
+                    Err(sasl::Error::ServerNotVerified) => {
+                        self.send(State::AuthCancel { fatal: true }, Command::AuthCancel)
+                    }
+                    Err(e) => {
+                        self.notes.push(format!("AUTH {name}: {e}: cancelling"));
+                        self.auth.last_problem = Some(format!("AUTH {name}: {e}"));
+                        self.send(State::AuthCancel { fatal: false }, Command::AuthCancel)
+                    }
+                }
+            }
+            421 => self.fail(Failure { step: Step::Auth, kind: FailureKind::Reply(reply) }),
+            _ if reply.is_permanent() => {
+                self.notes.push(format!("AUTH {name} failed: {reply}"));
+                self.auth.last_reply = Some(reply);
+                self.next_mechanism()
+            }
+            // A temporary failure (454) or nonsense: trying weaker mechanisms would not help.
+            _ => self.fail(Failure { step: Step::Auth, kind: FailureKind::Reply(reply) }),
+        }
     }
 
     fn start_mail(&mut self) -> Next {

@@ -149,12 +149,13 @@ impl Interp<'_> {
     /// Creates the command `name`, implemented by `f`. `f` gets the words after the command
     /// name; its `Ok` value becomes the result, its `Err` a Tcl error with `-errorcode`, and a
     /// panic inside it becomes the error `SMTP INTERNAL PANIC` instead of unwinding into Tcl.
-    pub fn create_command<F>(&self, name: &str, f: F) -> Result<(), TclError>
+    /// The value after any of the `secret` option words is never echoed into `errorInfo`.
+    pub fn create_command<F>(&self, name: &str, secret: &'static [&'static str], f: F) -> Result<(), TclError>
     where
         F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
     {
         let name = c_string(name)?;
-        let data = Box::into_raw(Box::new(Command { api: self.api, f }));
+        let data = Box::into_raw(Box::new(Command { api: self.api, secret, f }));
         // SAFETY: the interpreter is live. Tcl keeps `data` until the command is deleted and
         // then calls free_command::<F>, which frees it exactly once.
         unsafe {
@@ -183,11 +184,42 @@ impl Interp<'_> {
         // SAFETY: the interpreter and the list are live; Tcl takes its own reference.
         unsafe { (self.api.set_error_code)(self.raw.as_ptr(), code.as_ptr()) };
     }
+
+    /// Like `set_error`, and also sets `errorInfo` to the message and the invocation
+    /// `words`, with the value after each `secret` option replaced by `***`. Supplying
+    /// `-errorinfo` stops Tcl from appending the command's source text, which would
+    /// show a password written literally in the script.
+    fn set_error_redacted(&self, err: &TclError, words: &[Obj], secret: &[&str]) {
+        let mut shown = Vec::with_capacity(words.len());
+        let mut hide_next = false;
+        for word in words {
+            shown.push(if hide_next { self.new_string("***") } else { word.clone() });
+            hide_next = secret.contains(&word.text().as_str());
+        }
+        let mut command = self.new_list(&shown).text();
+        if command.chars().count() > 150 {
+            command = command.chars().take(150).collect::<String>() + "...";
+        }
+        let info = format!("{}\n    while executing\n\"{command}\"", err.message);
+        let options = self.new_list(&[
+            self.new_string("-code"),
+            self.new_string("error"),
+            self.new_string("-errorcode"),
+            self.new_list(&err.errorcode.iter().map(|w| self.new_string(w)).collect::<Vec<_>>()),
+            self.new_string("-errorinfo"),
+            self.new_string(&info),
+        ]);
+        // SAFETY: the interpreter and the options dict are live; Tcl copies what it needs.
+        unsafe { (self.api.set_return_options)(self.raw.as_ptr(), options.as_ptr()) };
+        self.set_result(&self.new_string(&err.message));
+    }
 }
 
 /// What a registered command carries as its clientData.
 struct Command<F> {
     api: &'static Api,
+    /// Options whose values must not be echoed into errorInfo.
+    secret: &'static [&'static str],
     f: F,
 }
 
@@ -217,7 +249,7 @@ where
             TCL_OK
         }
         Err(err) => {
-            interp.set_error(&err);
+            interp.set_error_redacted(&err, &words, command.secret);
             TCL_ERROR
         }
     }

@@ -99,6 +99,15 @@ impl Connection {
         Ok((Connection { stream: Stream::Tls(Box::new(tls)) }, verification))
     }
 
+    /// Whether the server's address is a loopback one (127.0.0.0/8, ::1): traffic to it
+    /// never leaves the machine.
+    pub fn peer_is_loopback(&self) -> bool {
+        self.stream.tcp().peer_addr().is_ok_and(|a| match a.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        })
+    }
+
     /// Reads whatever is available (at least one byte) into `buf`, waiting until `deadline`.
     pub fn read_some(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> Result<usize, Error> {
         let mut chunk = [0u8; 16 * 1024];
