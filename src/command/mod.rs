@@ -11,7 +11,7 @@ use crate::client::{self, Request};
 use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{self, AuthParams, Params, Timeouts};
 use crate::tcl::{Interp, Obj, TclError};
-use crate::transport::TlsConfig;
+use crate::transport::{TlsConfig, TlsOptions};
 
 /// The command. Everything that can be checked is checked before the first connection.
 pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
@@ -22,8 +22,9 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         ));
     };
     let options = options::parse(interp, words)?;
-    // Unreadable certificate files fail here, before any connection.
-    let tls = match options.usetls || options.tlsimport {
+    // Unreadable certificate files fail here, before any connection (also when TLS ends
+    // up unused: a wrong path is a mistake worth reporting).
+    let tls = match options.usetls || options.tlsimport || options.tlsoptions != TlsOptions::default() {
         true => Some(
             TlsConfig::new(&options.tlsoptions)
                 .map_err(|e| TclError::new(format!("-tlsoptions: {e}"), &["SMTP", "OPTION", "VALUE", "-tlsoptions"]))?,

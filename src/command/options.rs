@@ -150,7 +150,10 @@ fn tls_options(interp: &Interp<'_>, value: &Obj) -> Result<TlsOptions, TclError>
             "-cadir" => o.cadir = path(value)?,
             "-certfile" => o.certfile = path(value)?,
             "-keyfile" => o.keyfile = path(value)?,
-            "-require" => o.require = boolean(value)?,
+            "-require" => {
+                o.require = boolean(value)
+                    .map_err(|e| TclError { message: format!("-tlsoptions -require: {}", e.message), ..e })?
+            }
             "-servername" => o.servername = path(value)?,
             _ => {
                 return Err(value_error(

@@ -62,16 +62,26 @@ impl TlsConfig {
         let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
         builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(|e| e.to_string())?;
         if let Some(file) = &options.cafile {
-            builder.set_ca_file(file).map_err(|e| format!("-cafile {file}: {e}"))?;
+            readable("-cafile", file)?;
+            builder.set_ca_file(file).map_err(|e| format!("-cafile {file}: {}", describe_stack(&e)))?;
         }
         if let Some(dir) = &options.cadir {
-            builder.load_verify_locations(None, Some(dir.as_ref())).map_err(|e| format!("-cadir {dir}: {e}"))?;
+            readable("-cadir", dir)?;
+            builder
+                .load_verify_locations(None, Some(dir.as_ref()))
+                .map_err(|e| format!("-cadir {dir}: {}", describe_stack(&e)))?;
         }
         match (&options.certfile, &options.keyfile) {
             (Some(cert), key) => {
-                builder.set_certificate_chain_file(cert).map_err(|e| format!("-certfile {cert}: {e}"))?;
+                readable("-certfile", cert)?;
+                builder
+                    .set_certificate_chain_file(cert)
+                    .map_err(|e| format!("-certfile {cert}: {}", describe_stack(&e)))?;
                 let key = key.as_ref().unwrap_or(cert);
-                builder.set_private_key_file(key, SslFiletype::PEM).map_err(|e| format!("-keyfile {key}: {e}"))?;
+                readable("-keyfile", key)?;
+                builder
+                    .set_private_key_file(key, SslFiletype::PEM)
+                    .map_err(|e| format!("-keyfile {key}: {}", describe_stack(&e)))?;
                 builder.check_private_key().map_err(|e| format!("-keyfile {key} does not match -certfile: {e}"))?;
             }
             (None, Some(_)) => return Err("-keyfile needs -certfile".into()),
@@ -118,13 +128,25 @@ impl TlsConfig {
     }
 }
 
+/// A clear error for a path that cannot be read, before OpenSSL reports it obscurely.
+fn readable(option: &str, path: &str) -> Result<(), String> {
+    std::fs::metadata(path).map(drop).map_err(|e| format!("{option} {path}: {e}"))
+}
+
+/// The reasons in an OpenSSL error stack, without its noise (library, function, file).
+fn describe_stack(stack: &openssl::error::ErrorStack) -> String {
+    let reasons: Vec<&str> = stack.errors().iter().filter_map(|e| e.reason()).collect();
+    if reasons.is_empty() {
+        stack.to_string()
+    } else {
+        reasons.join("; ")
+    }
+}
+
 /// OpenSSL's reason for a failed handshake, without the noise of its error stack.
 fn describe(e: &openssl::ssl::Error) -> String {
-    if let Some(stack) = e.ssl_error() {
-        let reasons: Vec<String> = stack.errors().iter().filter_map(|e| e.reason().map(str::to_string)).collect();
-        if !reasons.is_empty() {
-            return reasons.join("; ");
-        }
+    if let Some(stack) = e.ssl_error().filter(|s| !s.errors().is_empty()) {
+        return describe_stack(stack);
     }
     match e.io_error() {
         Some(io) => io.to_string(),

@@ -200,6 +200,11 @@ class Connection:
         if not chunk:
             return False
         self.tls_in.write(chunk)
+        self._drain_tls()
+        return True
+
+    def _drain_tls(self):
+        """Decrypt whatever TLS input is buffered into self.buf."""
         try:
             while True:
                 try:
@@ -216,7 +221,6 @@ class Connection:
             self.flush_tls()
             raise ConnectionDone("error: %s: %s" % (type(e).__name__, e))
         self.flush_tls()
-        return True
 
     def readline(self):
         """One raw line including its LF; raises ConnectionDone('client') at EOF."""
@@ -315,6 +319,9 @@ class Connection:
         if error is None:
             self.log("tls", sni=getattr(self.tls, "tclsmtp_sni", None),
                      version=self.tls.version(), cipher=(self.tls.cipher() or [None])[0])
+            # With TLS 1.3 the client's first command may arrive in the same read as
+            # its Finished message: decrypt it now, or it would wait for more input.
+            self._drain_tls()
             return
         # Failed: back to the raw socket for the close.
         self.tls = self.tls_in = self.tls_out = None
