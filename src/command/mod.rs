@@ -1,5 +1,6 @@
 //! `::smtp::sendmessage token ?option value ...?`: Tcl words in, Tcl result out.
 
+mod background;
 mod hooks;
 mod options;
 mod outcome;
@@ -7,7 +8,7 @@ mod outcome;
 use std::time::Duration;
 
 use crate::bridge::Bridge;
-use crate::client::{self, Request};
+use crate::client::Request;
 use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{self, AuthParams, Params, Timeouts};
 use crate::tcl::{Interp, Obj, TclError};
@@ -76,7 +77,6 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         timeouts,
     };
     let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };
-    let mut hooks = hooks::TclHooks::new(interp, options.debug, options.tlspolicy);
-    let delivery = client::send(&request, &mut hooks).map_err(outcome::send_error)?;
+    let delivery = background::send(interp, request, options.debug, options.tlspolicy)?;
     Ok(outcome::refusals(interp, &delivery.refused))
 }

@@ -7,7 +7,10 @@
 use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
 use std::sync::OnceLock;
 
-use tcl_sys::{ClientData, TclStubs, Tcl_Command, Tcl_Interp, Tcl_InterpState, Tcl_Obj, Tcl_ObjCmdProc};
+use tcl_sys::{
+    ClientData, TclStubs, Tcl_Command, Tcl_Event, Tcl_Interp, Tcl_InterpState, Tcl_Obj, Tcl_ObjCmdProc,
+    Tcl_QueuePosition, Tcl_ThreadId,
+};
 
 /// Function pointers from the stubs table, all present.
 pub(crate) struct Api {
@@ -37,6 +40,11 @@ pub(crate) struct Api {
     pub set_return_options: unsafe extern "C" fn(*mut Tcl_Interp, *mut Tcl_Obj) -> c_int,
     pub save_state: unsafe extern "C" fn(*mut Tcl_Interp, c_int) -> Tcl_InterpState,
     pub restore_state: unsafe extern "C" fn(*mut Tcl_Interp, Tcl_InterpState) -> c_int,
+    pub current_thread: unsafe extern "C" fn() -> Tcl_ThreadId,
+    pub thread_queue_event: unsafe extern "C" fn(Tcl_ThreadId, *mut Tcl_Event, Tcl_QueuePosition),
+    pub thread_alert: unsafe extern "C" fn(Tcl_ThreadId),
+    pub do_one_event: unsafe extern "C" fn(c_int) -> c_int,
+    pub alloc: unsafe extern "C" fn(std::ffi::c_uint) -> *mut c_char,
     pub preserve: unsafe extern "C" fn(ClientData),
     pub release: unsafe extern "C" fn(ClientData),
 }
@@ -95,6 +103,11 @@ impl Api {
             set_return_options: slot!(s.tcl_SetReturnOptions),
             save_state: slot!(s.tcl_SaveInterpState),
             restore_state: slot!(s.tcl_RestoreInterpState),
+            current_thread: slot!(s.tcl_GetCurrentThread),
+            thread_queue_event: slot!(s.tcl_ThreadQueueEvent),
+            thread_alert: slot!(s.tcl_ThreadAlert),
+            do_one_event: slot!(s.tcl_DoOneEvent),
+            alloc: slot!(s.tcl_Alloc),
             preserve: slot!(s.tcl_Preserve),
             release: slot!(s.tcl_Release),
         })

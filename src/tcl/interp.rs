@@ -137,6 +137,30 @@ impl Interp<'_> {
         value
     }
 
+    /// A handle that lets another thread wake this interpreter's thread.
+    pub fn waker(&self) -> super::Waker {
+        super::Waker::for_current_thread(self.api)
+    }
+
+    /// Services one Tcl event (timers, file events, window events, idle callbacks, and
+    /// [`super::Waker::wake`]), waiting for one if none is pending: `vwait`'s loop step.
+    pub fn do_one_event(&self) {
+        // SAFETY: called on the interpreter's thread, like any Tcl_DoOneEvent.
+        unsafe { (self.api.do_one_event)(tcl_sys::TCL_ALL_EVENTS) };
+    }
+
+    /// Runs `f` with the interpreter's memory kept valid even if a script run meanwhile
+    /// (an event handler) deletes it.
+    pub fn preserved<T>(&self, f: impl FnOnce() -> T) -> T {
+        let raw = self.raw.as_ptr();
+        // SAFETY: the interpreter is live; preserve and release are paired.
+        unsafe { (self.api.preserve)(raw.cast()) };
+        let value = f();
+        // SAFETY: pairs the preserve above.
+        unsafe { (self.api.release)(raw.cast()) };
+        value
+    }
+
     /// Declares that this interpreter now has package `name` at `version`.
     pub fn provide(&self, name: &str, version: &str) -> Result<(), TclError> {
         let (name, version) = (c_string(name)?, c_string(version)?);

@@ -8,9 +8,11 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod api;
+mod event;
 mod interp;
 mod obj;
 pub mod utf;
 
+pub use event::Waker;
 pub use interp::{init_extension, Interp, TclError};
 pub use obj::Obj;
