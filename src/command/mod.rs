@@ -25,14 +25,14 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
     let options = options::parse(interp, words)?;
     // Unreadable certificate files fail here, before any connection (also when TLS ends
     // up unused: a wrong path is a mistake worth reporting).
-    let tls = match options.usetls || options.tlsimport || options.tlsoptions != TlsOptions::default() {
-        true => Some(
-            TlsConfig::new(&options.tlsoptions)
-                .map_err(|e| TclError::new(format!("-tlsoptions: {e}"), &["SMTP", "OPTION", "VALUE", "-tlsoptions"]))?,
-        ),
-        false => None,
+    let tls = if options.usetls || options.tlsimport || options.tlsoptions != TlsOptions::default() {
+        let config = TlsConfig::new(&options.tlsoptions)
+            .map_err(|e| TclError::new(format!("-tlsoptions: {e}"), &["SMTP", "OPTION", "VALUE", "-tlsoptions"]))?;
+        Some(config)
+    } else {
+        None
     };
-    let bridge = Bridge::new(interp);
+    let mut bridge = Bridge::new(interp);
     let context = bridge.context()?;
     let input = Input {
         headers: &options.headers,
@@ -40,7 +40,7 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         recipients: &options.recipients,
         user: &context.user,
     };
-    let envelope = message::envelope(&input, &mut Bridge::new(interp)).map_err(outcome::message_error)?;
+    let envelope = message::envelope(&input, &mut bridge).map_err(outcome::message_error)?;
 
     let rendered = bridge.render(token)?;
     for (name, value) in &rendered.fields {

@@ -120,21 +120,13 @@ impl Interp<'_> {
     /// result, `errorInfo` and `errorCode` are as before afterwards, and the interpreter
     /// stays allocated even if the script deletes it (as tcltls's callbacks do).
     pub fn with_saved_state<T>(&self, f: impl FnOnce() -> T) -> T {
-        let raw = self.raw.as_ptr();
-        // SAFETY: the interpreter is live; Tcl_Preserve keeps its memory valid until the
-        // matching Tcl_Release below, and Save/RestoreInterpState are paired on it.
-        let state = unsafe {
-            (self.api.preserve)(raw.cast());
-            (self.api.save_state)(raw, TCL_OK)
-        };
-        let value = f();
-        // SAFETY: `state` came from save_state on this interpreter and is restored once;
-        // release pairs the preserve above.
-        unsafe {
-            (self.api.restore_state)(raw, state);
-            (self.api.release)(raw.cast());
-        }
-        value
+        self.preserved(|| {
+            // SAFETY: the interpreter is live (and preserved); the state is restored
+            // exactly once, by the guard, even if `f` panics.
+            let state = unsafe { (self.api.save_state)(self.raw.as_ptr(), TCL_OK) };
+            let _restore = SavedState { interp: self, state };
+            f()
+        })
     }
 
     /// A handle that lets another thread wake this interpreter's thread.
@@ -152,13 +144,11 @@ impl Interp<'_> {
     /// Runs `f` with the interpreter's memory kept valid even if a script run meanwhile
     /// (an event handler) deletes it.
     pub fn preserved<T>(&self, f: impl FnOnce() -> T) -> T {
-        let raw = self.raw.as_ptr();
-        // SAFETY: the interpreter is live; preserve and release are paired.
-        unsafe { (self.api.preserve)(raw.cast()) };
-        let value = f();
-        // SAFETY: pairs the preserve above.
-        unsafe { (self.api.release)(raw.cast()) };
-        value
+        // SAFETY: the interpreter is live; the guard releases it exactly once, even if
+        // `f` panics.
+        unsafe { (self.api.preserve)(self.raw.as_ptr().cast()) };
+        let _release = Preserved { interp: self };
+        f()
     }
 
     /// Declares that this interpreter now has package `name` at `version`.
@@ -236,6 +226,32 @@ impl Interp<'_> {
         // SAFETY: the interpreter and the options dict are live; Tcl copies what it needs.
         unsafe { (self.api.set_return_options)(self.raw.as_ptr(), options.as_ptr()) };
         self.set_result(&self.new_string(&err.message));
+    }
+}
+
+/// Releases a `Tcl_Preserve` when dropped.
+struct Preserved<'a, 'i> {
+    interp: &'a Interp<'i>,
+}
+
+impl Drop for Preserved<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: pairs the Tcl_Preserve made when this guard was created.
+        unsafe { (self.interp.api.release)(self.interp.raw.as_ptr().cast()) };
+    }
+}
+
+/// Restores a saved interpreter state when dropped.
+struct SavedState<'a, 'i> {
+    interp: &'a Interp<'i>,
+    state: tcl_sys::Tcl_InterpState,
+}
+
+impl Drop for SavedState<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: `state` came from Tcl_SaveInterpState on this interpreter and is
+        // consumed exactly once, here.
+        unsafe { (self.interp.api.restore_state)(self.interp.raw.as_ptr(), self.state) };
     }
 }
 
