@@ -6,14 +6,15 @@
 //! - `bridge` (+ `tcl/bridge.tcl`): reads tcllib mime tokens through mime's public API;
 //! - `message`: envelope and header rules, no Tcl;
 //! - [`client`]: tries the servers and drives the engine over connections;
-//! - [`smtp`]: the protocol engine (no I/O, no clock, no Tcl); [`transport`]: TCP.
+//! - [`smtp`]: the protocol engine (no I/O, no clock, no Tcl); [`sasl`]: the AUTH
+//!   mechanisms as pure functions; [`transport`]: TCP and TLS.
 
 mod bridge;
 pub mod client;
 mod command;
 pub mod message;
-mod sasl;
-mod secret;
+pub mod sasl;
+pub mod secret;
 pub mod smtp;
 mod tcl;
 pub mod transport;
