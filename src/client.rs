@@ -2,6 +2,9 @@
 //! connection to it. Plain Rust, no Tcl: it can run on any thread.
 
 use std::fmt;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::smtp::{
@@ -60,6 +63,57 @@ pub enum Error {
     Transaction { server: Server, failure: Failure },
     /// The request itself cannot be sent (checked again here, after the option layer).
     Invalid(String),
+    /// [`Cancel::cancel`] stopped the send.
+    Cancelled,
+}
+
+/// Lets another thread stop a send in flight. The send notices at its next step; a wait
+/// for a reply ends at once (the socket's receiving side is shut down). Before the
+/// message body the server gets a QUIT; in the body, the connection is closed without
+/// the final dot, so the server discards the message.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    requested: AtomicBool,
+    /// The current connection's socket, to interrupt a blocked read.
+    socket: Mutex<Option<TcpStream>>,
+    /// The end-of-data dot has been (or is being) written: the server may deliver.
+    end_sent: AtomicBool,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.requested.store(true, Ordering::SeqCst);
+        if let Some(socket) = self.socket().as_ref() {
+            let _ = socket.shutdown(Shutdown::Read);
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.0.requested.load(Ordering::SeqCst)
+    }
+
+    /// Whether the end of the message went out, so a cancelled send may still have been
+    /// delivered.
+    pub fn end_of_data_sent(&self) -> bool {
+        self.0.end_sent.load(Ordering::SeqCst)
+    }
+
+    /// Makes `conn` the connection a cancel interrupts.
+    fn watch(&self, conn: &Connection) {
+        *self.socket() = conn.socket().ok();
+        // A cancel that came before the socket was registered has shut nothing down.
+        if self.is_requested() {
+            self.cancel();
+        }
+    }
+
+    fn socket(&self) -> std::sync::MutexGuard<'_, Option<TcpStream>> {
+        // The lock guards a plain Option; a panic while holding it left nothing half-done.
+        self.0.socket.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What the caller provides to a send: where the `-debug` trace goes, and the
@@ -76,14 +130,14 @@ pub trait Hooks {
 /// calls, small enough that the encoded copy stays a small fraction of the message.
 const MESSAGE_CHUNK: usize = 256 * 1024;
 
-/// Sends `request`, trying each server in turn.
-pub fn send(request: &Request, hooks: &mut dyn Hooks) -> Result<Delivery, Error> {
+/// Sends `request`, trying each server in turn, until done or `cancel` stops it.
+pub fn send(request: &Request, hooks: &mut dyn Hooks, cancel: &Cancel) -> Result<Delivery, Error> {
     let mut failures = Vec::new();
     for server in &request.servers {
-        let mut outcome = attempt(request, server, true, hooks)?;
+        let mut outcome = attempt(request, server, true, hooks, cancel)?;
         if outcome == Outcome::RetryWithoutTls {
             hooks.trace("    ... -tlspolicy allows plaintext after the failed TLS handshake: reconnecting ...");
-            outcome = attempt(request, server, false, hooks)?;
+            outcome = attempt(request, server, false, hooks, cancel)?;
         }
         match outcome {
             Outcome::Delivered { refused } => return Ok(Delivery { sent: true, refused }),
@@ -98,7 +152,16 @@ pub fn send(request: &Request, hooks: &mut dyn Hooks) -> Result<Delivery, Error>
 }
 
 /// One connection to `server`, with TLS as requested (`use_tls`) or without any.
-fn attempt(request: &Request, server: &Server, use_tls: bool, hooks: &mut dyn Hooks) -> Result<Outcome, Error> {
+fn attempt(
+    request: &Request,
+    server: &Server,
+    use_tls: bool,
+    hooks: &mut dyn Hooks,
+    cancel: &Cancel,
+) -> Result<Outcome, Error> {
+    if cancel.is_requested() {
+        return Err(Error::Cancelled);
+    }
     hooks.trace(&format!("Trying {}...", server.host));
     let tls = request.tls.as_ref().filter(|_| use_tls);
     let mut params = request.params.clone();
@@ -112,8 +175,10 @@ fn attempt(request: &Request, server: &Server, use_tls: bool, hooks: &mut dyn Ho
         Ok(conn) => {
             params.loopback = conn.peer_is_loopback();
             let session = Session::new(params).map_err(|e| Error::Invalid(e.0))?;
-            let driver = Driver { conn: Some(conn), buf: Vec::new(), hooks, tls, host: &server.host };
-            driver.run(session, &request.message, tls.is_some() && request.implicit_tls)
+            cancel.watch(&conn);
+            let driver =
+                Driver { conn: Some(conn), buf: Vec::new(), hooks, tls, host: &server.host, cancel, in_body: false };
+            driver.run(session, &request.message, tls.is_some() && request.implicit_tls)?
         }
         Err(e) => {
             hooks.trace(&format!("    ... {e} ..."));
@@ -139,17 +204,24 @@ struct Driver<'a> {
     tls: Option<&'a TlsConfig>,
     /// The server's name as given, for TLS verification.
     host: &'a str,
+    cancel: &'a Cancel,
+    /// Writing the message body: a command now would become part of the message.
+    in_body: bool,
 }
 
 impl Driver<'_> {
-    fn run(mut self, mut session: Session, message: &[u8], implicit_tls: bool) -> Outcome {
+    fn run(mut self, mut session: Session, message: &[u8], implicit_tls: bool) -> Result<Outcome, Error> {
         let mut next = if implicit_tls { self.handshake(&mut session) } else { Next::Receive };
         loop {
             for note in session.take_notes() {
                 self.hooks.trace(&format!("    ... {note} ..."));
             }
+            if self.cancel.is_requested() {
+                self.abandon(&session);
+                return Err(Error::Cancelled);
+            }
             next = match next {
-                Next::Close(outcome) => return outcome,
+                Next::Close(outcome) => return Ok(outcome),
                 Next::Receive => self.await_reply(&mut session),
                 Next::Send(command) => match self.write_command(&command, &session) {
                     Ok(()) => self.await_reply(&mut session),
@@ -174,6 +246,18 @@ impl Driver<'_> {
                     session.policy_answer(answer)
                 }
             }
+        }
+    }
+
+    /// Ends a cancelled connection: QUIT where a command may be sent (its reply is not
+    /// awaited), else just the close, which makes the server discard a partial message.
+    fn abandon(&mut self, session: &Session) {
+        self.hooks.trace("    ... cancelled ...");
+        if !self.in_body {
+            let mut line = Vec::new();
+            Command::Quit.encode(&mut line);
+            self.hooks.trace("--> QUIT");
+            let _ = self.write(&line, session);
         }
     }
 
@@ -274,17 +358,25 @@ impl Driver<'_> {
     }
 
     /// Writes the message as a DATA section, in chunks so the encoded copy stays small.
+    /// Stops between chunks when the send is cancelled.
     fn write_message(&mut self, message: &[u8], session: &Session) -> Result<(), FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(MESSAGE_CHUNK + MESSAGE_CHUNK / 8);
+        self.in_body = true;
         for chunk in message.chunks(MESSAGE_CHUNK) {
+            if self.cancel.is_requested() {
+                return Err(FailureKind::Closed);
+            }
             out.clear();
             encoder.encode(chunk, &mut out);
             self.write(&out, session)?;
         }
         out.clear();
         encoder.finish(&mut out);
-        self.write(&out, session)
+        self.cancel.0.end_sent.store(true, Ordering::SeqCst);
+        self.write(&out, session)?;
+        self.in_body = false;
+        Ok(())
     }
 
     /// Writes `data` within the session's write timeout.

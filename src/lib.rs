@@ -29,7 +29,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub extern "C" fn Smtp_Init(interp: *mut tcl_sys::Tcl_Interp) -> c_int {
     tcl::init_extension(interp, |interp| {
         interp.eval_script(bridge::SCRIPT)?;
-        interp.create_command("::smtp::sendmessage", &["-password"], command::sendmessage)?;
+        command::register(interp)?;
         interp.eval_script("namespace eval ::smtp {namespace export sendmessage}")?;
         interp.provide("smtp", VERSION)
     })

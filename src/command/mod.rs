@@ -1,10 +1,13 @@
-//! `::smtp::sendmessage token ?option value ...?`: Tcl words in, Tcl result out.
+//! The package's commands: `::smtp::sendmessage token ?option value ...?`, and for
+//! asynchronous sends `::smtp::cancel handle` and `::smtp::wait handle`. Tcl words in,
+//! Tcl result out.
 
-mod background;
 mod hooks;
 mod options;
 mod outcome;
+mod sends;
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::bridge::Bridge;
@@ -13,9 +16,41 @@ use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{self, AuthParams, Params, Timeouts};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{TlsConfig, TlsOptions};
+use sends::Sends;
 
-/// The command. Everything that can be checked is checked before the first connection.
-pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
+/// Creates the commands in `interp`. They share the interpreter's registry of sends,
+/// which goes (cancelling what still runs) when the last of them is deleted.
+pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
+    let sends = Sends::new(interp);
+    let for_send = Rc::clone(&sends);
+    interp.create_command("::smtp::sendmessage", &["-password"], move |interp, args| {
+        sendmessage(interp, args, &for_send)
+    })?;
+    let for_cancel = Rc::clone(&sends);
+    interp.create_command("::smtp::cancel", &[], move |interp, args| {
+        let id = for_cancel.lookup(&handle_argument(args, "cancel")?)?;
+        for_cancel.cancel(interp, id);
+        Ok(interp.new_string(""))
+    })?;
+    interp.create_command("::smtp::wait", &[], move |interp, args| {
+        let id = sends.lookup(&handle_argument(args, "wait")?)?;
+        let delivery = sends.wait(interp, id)?;
+        Ok(outcome::refusals(interp, &delivery.refused))
+    })
+}
+
+/// The single argument of `::smtp::cancel` and `::smtp::wait`.
+fn handle_argument(args: &[Obj], command: &str) -> Result<String, TclError> {
+    match args {
+        [handle] => Ok(handle.text()),
+        _ => Err(TclError::new(format!("wrong # args: should be \"::smtp::{command} handle\""), &["TCL", "WRONGARGS"])),
+    }
+}
+
+/// `::smtp::sendmessage`. Everything that can be checked is checked before the first
+/// connection; with `-command`, it returns a handle as soon as the message is taken from
+/// the token, else the send's result.
+fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclError> {
     let Some((token, words)) = args.split_first() else {
         return Err(TclError::new(
             "wrong # args: should be \"::smtp::sendmessage token ?option value ...?\"",
@@ -77,6 +112,11 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         timeouts,
     };
     let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };
-    let delivery = background::send(interp, request, options.debug, options.tlspolicy)?;
+    let asynchronous = options.command.is_some();
+    let id = sends.start(request, options.debug, options.tlspolicy, options.command)?;
+    if asynchronous {
+        return Ok(interp.new_string(&Sends::handle_name(id)));
+    }
+    let delivery = sends.wait(interp, id)?;
     Ok(outcome::refusals(interp, &delivery.refused))
 }

@@ -19,6 +19,9 @@ pub struct Options {
     pub tlsimport: bool,
     /// `-tlspolicy`: a command prefix, `None` when not given or empty.
     pub tlspolicy: Option<Obj>,
+    /// `-command`: the callback prefix of an asynchronous send; `None` (not given or
+    /// empty) for a synchronous one.
+    pub command: Option<Obj>,
     pub tlsoptions: TlsOptions,
     /// The wait for the end-of-data reply, in seconds.
     pub maxsecs: u64,
@@ -46,6 +49,7 @@ impl Default for Options {
             usetls: true,
             tlsimport: false,
             tlspolicy: None,
+            command: None,
             tlsoptions: TlsOptions::default(),
             maxsecs: 120,
             timeout: None,
@@ -89,6 +93,10 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
             "-tlspolicy" => {
                 let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?;
                 o.tlspolicy = (!words.is_empty()).then(|| value.clone());
+            }
+            "-command" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-command"))?;
+                o.command = (!words.is_empty()).then(|| value.clone());
             }
             "-tlsoptions" => o.tlsoptions = tls_options(interp, value)?,
             "-username" => o.username = line(value, "-username")?,

@@ -1,6 +1,6 @@
 //! Turns results and errors of the lower layers into Tcl results and `-errorcode` lists.
 
-use crate::client::{self, Server};
+use crate::client::{self, Delivery, Server};
 use crate::message;
 use crate::smtp::{Failure, FailureKind, Refusal, Step, TlsIssue};
 use crate::tcl::{Interp, Obj, TclError};
@@ -48,7 +48,38 @@ pub fn send_error(e: client::Error) -> TclError {
         }
         client::Error::Transaction { server, failure } => transaction_error(&server, &failure),
         client::Error::Invalid(why) => TclError::new(why, &["SMTP", "INTERNAL", "INVALID"]),
+        client::Error::Cancelled => cancelled(false),
     }
+}
+
+/// The error of a send stopped by `::smtp::cancel` (or by deleting its interpreter).
+pub fn cancelled(end_of_data_sent: bool) -> TclError {
+    let message = if end_of_data_sent {
+        "send cancelled after the end of the message was sent (the message may or may not have been delivered)"
+    } else {
+        "send cancelled (the message was not delivered)"
+    };
+    TclError::new(message, &["SMTP", "CANCELLED"])
+}
+
+/// What a `-command` callback gets: `status ok refused {…}` or
+/// `status error refused {} error message errorcode {…}`.
+pub fn callback_dict(interp: &Interp<'_>, result: &Result<Delivery, TclError>) -> Obj {
+    let mut pairs = Vec::with_capacity(8);
+    match result {
+        Ok(delivery) => {
+            pairs.extend([interp.new_string("status"), interp.new_string("ok")]);
+            pairs.extend([interp.new_string("refused"), refusals(interp, &delivery.refused)]);
+        }
+        Err(e) => {
+            let code: Vec<Obj> = e.errorcode.iter().map(|w| interp.new_string(w)).collect();
+            pairs.extend([interp.new_string("status"), interp.new_string("error")]);
+            pairs.extend([interp.new_string("refused"), interp.new_list(&[])]);
+            pairs.extend([interp.new_string("error"), interp.new_string(&e.message)]);
+            pairs.extend([interp.new_string("errorcode"), interp.new_list(&code)]);
+        }
+    }
+    interp.new_list(&pairs)
 }
 
 fn transaction_error(server: &Server, failure: &Failure) -> TclError {

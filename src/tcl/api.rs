@@ -47,6 +47,10 @@ pub(crate) struct Api {
     pub alloc: unsafe extern "C" fn(std::ffi::c_uint) -> *mut c_char,
     pub preserve: unsafe extern "C" fn(ClientData),
     pub release: unsafe extern "C" fn(ClientData),
+    pub call_when_deleted: unsafe extern "C" fn(*mut Tcl_Interp, tcl_sys::Tcl_InterpDeleteProc, ClientData),
+    pub dont_call_when_deleted: unsafe extern "C" fn(*mut Tcl_Interp, tcl_sys::Tcl_InterpDeleteProc, ClientData),
+    pub interp_deleted: unsafe extern "C" fn(*mut Tcl_Interp) -> c_int,
+    pub background_exception: unsafe extern "C" fn(*mut Tcl_Interp, c_int),
 }
 
 /// Set once, by the first successful `load`; never changed afterwards (the stubs table of
@@ -110,6 +114,10 @@ impl Api {
             alloc: slot!(s.tcl_Alloc),
             preserve: slot!(s.tcl_Preserve),
             release: slot!(s.tcl_Release),
+            call_when_deleted: slot!(s.tcl_CallWhenDeleted),
+            dont_call_when_deleted: slot!(s.tcl_DontCallWhenDeleted),
+            interp_deleted: slot!(s.tcl_InterpDeleted),
+            background_exception: slot!(s.tcl_BackgroundException),
         })
     }
 }

@@ -1,10 +1,12 @@
 //! [`Interp`]: a borrowed interpreter, command registration, results and errors.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::{c_int, CString};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 use tcl_sys::{ClientData, Tcl_Interp, Tcl_Obj};
 
@@ -129,9 +131,41 @@ impl Interp<'_> {
         })
     }
 
-    /// A handle that lets another thread wake this interpreter's thread.
-    pub fn waker(&self) -> super::Waker {
-        super::Waker::for_current_thread(self.api)
+    /// A handle that lets another thread wake this interpreter's thread and have it run
+    /// `handler` there.
+    pub fn waker(&self, handler: fn()) -> super::Waker {
+        super::Waker::for_current_thread(self.api, handler)
+    }
+
+    /// A handle that outlives this call and can lend the interpreter again later, from an
+    /// event handler on this thread, for as long as the interpreter exists.
+    pub fn handle(&self) -> InterpHandle {
+        let alive = Rc::new(Cell::new(true));
+        let token = Rc::into_raw(Rc::clone(&alive)).cast_mut();
+        // SAFETY: the interpreter is live. Tcl calls interp_gone(token) once if the
+        // interpreter is deleted first; otherwise InterpHandle::drop unregisters it and
+        // frees the token.
+        unsafe { (self.api.call_when_deleted)(self.raw.as_ptr(), Some(interp_gone), token.cast()) };
+        InterpHandle { raw: self.raw, api: self.api, alive, token }
+    }
+
+    /// Evaluates a callback script's words at global level from the event loop, as Tcl
+    /// does for `after` and `fileevent` scripts: an error goes to the interpreter's
+    /// background error handler (`interp bgerror`), and the interpreter's result and
+    /// error state are as before afterwards.
+    pub fn eval_callback(&self, words: &[Obj]) {
+        self.with_saved_state(|| {
+            let ptrs: Vec<*mut Tcl_Obj> = words.iter().map(Obj::as_ptr).collect();
+            let objc = c_int::try_from(ptrs.len()).unwrap_or(c_int::MAX);
+            // SAFETY: the interpreter is live (and preserved), ptrs holds objc live objects;
+            // Tcl_BackgroundException reads the error state the evaluation left.
+            unsafe {
+                let rc = (self.api.eval_objv)(self.raw.as_ptr(), objc, ptrs.as_ptr(), TCL_EVAL_GLOBAL);
+                if rc != TCL_OK {
+                    (self.api.background_exception)(self.raw.as_ptr(), rc);
+                }
+            }
+        })
     }
 
     /// Services one Tcl event (timers, file events, window events, idle callbacks, and
@@ -227,6 +261,54 @@ impl Interp<'_> {
         unsafe { (self.api.set_return_options)(self.raw.as_ptr(), options.as_ptr()) };
         self.set_result(&self.new_string(&err.message));
     }
+}
+
+/// An interpreter kept for later calls from this thread's event handlers (not `Send`).
+/// It knows when the interpreter is deleted and then lends it no more.
+pub struct InterpHandle {
+    raw: NonNull<Tcl_Interp>,
+    api: &'static Api,
+    /// Cleared by `interp_gone` when Tcl deletes the interpreter.
+    alive: Rc<Cell<bool>>,
+    /// The reference to `alive` registered with Tcl_CallWhenDeleted.
+    token: *mut Cell<bool>,
+}
+
+impl InterpHandle {
+    /// Runs `f` with the interpreter, kept allocated meanwhile even if `f` deletes it;
+    /// `None` once the interpreter is deleted or being deleted.
+    pub fn with<T>(&self, f: impl FnOnce(&Interp<'_>) -> T) -> Option<T> {
+        if !self.alive.get() {
+            return None;
+        }
+        // SAFETY: `alive` says Tcl has not yet torn the interpreter down, so it is allocated.
+        if unsafe { (self.api.interp_deleted)(self.raw.as_ptr()) } != 0 {
+            return None;
+        }
+        let interp = Interp { raw: self.raw, api: self.api, _call: PhantomData };
+        Some(interp.preserved(|| f(&interp)))
+    }
+}
+
+impl Drop for InterpHandle {
+    fn drop(&mut self) {
+        if self.alive.get() {
+            // SAFETY: the interpreter still exists (interp_gone has not run), so the
+            // registration can be withdrawn; the token is then ours to free, once.
+            unsafe {
+                (self.api.dont_call_when_deleted)(self.raw.as_ptr(), Some(interp_gone), self.token.cast());
+                drop(Rc::from_raw(self.token.cast_const()));
+            }
+        }
+    }
+}
+
+/// Tcl_CallWhenDeleted's callback: marks the handle's interpreter as gone.
+unsafe extern "C" fn interp_gone(data: ClientData, _interp: *mut Tcl_Interp) {
+    // SAFETY: `data` is the token made by Interp::handle from Rc::into_raw, registered
+    // once; Tcl calls this at most once and the handle then no longer frees it.
+    let alive = unsafe { Rc::from_raw(data.cast::<Cell<bool>>().cast_const()) };
+    alive.set(false);
 }
 
 /// Releases a `Tcl_Preserve` when dropped.

@@ -14,5 +14,5 @@ mod obj;
 pub mod utf;
 
 pub use event::Waker;
-pub use interp::{init_extension, Interp, TclError};
+pub use interp::{init_extension, Interp, InterpHandle, TclError};
 pub use obj::Obj;

@@ -108,6 +108,12 @@ impl Connection {
         })
     }
 
+    /// Another handle to the socket under the connection (plain or TLS), so another
+    /// thread can shut it down.
+    pub fn socket(&self) -> io::Result<TcpStream> {
+        self.stream.tcp().try_clone()
+    }
+
     /// Reads whatever is available (at least one byte) into `buf`, waiting until `deadline`.
     pub fn read_some(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> Result<usize, Error> {
         let mut chunk = [0u8; 16 * 1024];

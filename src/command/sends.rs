@@ -1,0 +1,298 @@
+//! The sends of one interpreter, each running on its own worker thread while the
+//! interpreter's thread services Tcl events (timers, file events, Tk), as tcllib's `vwait`
+//! does. Everything that touches Tcl (callbacks, `-tlspolicy`) happens on the
+//! interpreter's thread: workers post messages to the registry and wake that thread,
+//! whose event handler ([`poll_thread`]) answers them.
+//!
+//! A synchronous send is an entry nobody but its own [`Sends::wait`] sees; an asynchronous
+//! one (`-command`) has a handle for `::smtp::cancel` and `::smtp::wait`, and its callback
+//! runs from the event loop. Each entry finishes once: by its worker's result or by a
+//! cancel, whichever comes first. Dropping the registry (the interpreter's commands are
+//! deleted with it) cancels whatever is still running.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::rc::{Rc, Weak};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+use super::hooks::PolicyCommand;
+use super::outcome;
+use crate::client::{self, Cancel, Delivery, Hooks, Request};
+use crate::smtp::PolicyAnswer;
+use crate::tcl::{Interp, InterpHandle, Obj, TclError, Waker};
+
+/// How handles are spelled: `smtp::send1`, `smtp::send2`, …
+const HANDLE_PREFIX: &str = "smtp::send";
+
+thread_local! {
+    /// The registries of this thread's interpreters, for the wake-up event handler.
+    static REGISTRIES: RefCell<Vec<Weak<Sends>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a worker tells the interpreter's thread, tagged with its entry's id.
+enum FromWorker {
+    /// Ask `-tlspolicy` and send its answer back.
+    Policy {
+        code: u16,
+        diagnostic: String,
+        answer: Sender<PolicyAnswer>,
+    },
+    Done(Result<Delivery, client::Error>),
+}
+
+/// One send in one interpreter.
+struct Entry {
+    cancel: Cancel,
+    /// `-command`, until it has been called.
+    callback: Option<Obj>,
+    policy: Option<Obj>,
+    result: Option<Result<Delivery, TclError>>,
+    /// `wait` calls in progress for this entry: it stays until they have the result.
+    waiters: usize,
+}
+
+impl Entry {
+    /// Whether nothing needs the entry any more.
+    fn is_spent(&self) -> bool {
+        self.result.is_some() && self.callback.is_none() && self.waiters == 0
+    }
+}
+
+/// The registry of one interpreter's sends.
+pub struct Sends {
+    interp: InterpHandle,
+    entries: RefCell<BTreeMap<u64, Entry>>,
+    next_id: RefCell<u64>,
+    to_registry: Sender<(u64, FromWorker)>,
+    from_workers: Receiver<(u64, FromWorker)>,
+    waker: Waker,
+}
+
+impl Sends {
+    /// A registry for `interp`, reachable from this thread's wake-up events.
+    pub fn new(interp: &Interp<'_>) -> Rc<Sends> {
+        let (to_registry, from_workers) = mpsc::channel();
+        let sends = Rc::new(Sends {
+            interp: interp.handle(),
+            entries: RefCell::new(BTreeMap::new()),
+            next_id: RefCell::new(0),
+            to_registry,
+            from_workers,
+            waker: interp.waker(poll_thread),
+        });
+        REGISTRIES.with(|r| {
+            let mut registries = r.borrow_mut();
+            registries.retain(|w| w.strong_count() > 0);
+            registries.push(Rc::downgrade(&sends));
+        });
+        sends
+    }
+
+    /// Starts `request` on a worker thread and returns its entry's id.
+    pub fn start(
+        &self,
+        request: Request,
+        debug: bool,
+        policy: Option<Obj>,
+        callback: Option<Obj>,
+    ) -> Result<u64, TclError> {
+        let id = {
+            let mut next = self.next_id.borrow_mut();
+            *next += 1;
+            *next
+        };
+        let cancel = Cancel::default();
+        let mut hooks = WorkerHooks {
+            id,
+            debug,
+            has_policy: policy.is_some(),
+            to_registry: self.to_registry.clone(),
+            waker: self.waker,
+        };
+        let worker_cancel = cancel.clone();
+        thread::Builder::new()
+            .name("smtp-send".into())
+            .spawn(move || {
+                let result = client::send(&request, &mut hooks, &worker_cancel);
+                // The registry is gone if the interpreter was deleted: nobody to tell.
+                if hooks.to_registry.send((id, FromWorker::Done(result))).is_ok() {
+                    hooks.waker.wake();
+                }
+            })
+            .map_err(|e| {
+                TclError::new(format!("cannot start a thread for the send: {e}"), &["SMTP", "INTERNAL", "THREAD"])
+            })?;
+        let entry = Entry { cancel, callback, policy, result: None, waiters: 0 };
+        self.entries.borrow_mut().insert(id, entry);
+        Ok(id)
+    }
+
+    /// The handle of entry `id`, as scripts see it.
+    pub fn handle_name(id: u64) -> String {
+        format!("{HANDLE_PREFIX}{id}")
+    }
+
+    /// The id of a live entry named by `handle`.
+    pub fn lookup(&self, handle: &str) -> Result<u64, TclError> {
+        handle
+            .strip_prefix(HANDLE_PREFIX)
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|id| self.entries.borrow().contains_key(id))
+            .ok_or_else(|| TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"]))
+    }
+
+    /// Services Tcl events until entry `id` has a result, and returns it. Its callback,
+    /// if any, still runs (from the event loop).
+    pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
+        self.with_entry(id, |e| e.waiters += 1);
+        let result = interp.preserved(|| loop {
+            self.poll(interp);
+            match self.with_entry(id, |e| e.result.clone()) {
+                Some(Some(result)) => break result,
+                // Nothing yet: run one Tcl event (a worker's wake-up is one of them).
+                Some(None) => interp.do_one_event(),
+                // Cannot happen: an entry with a waiter is kept.
+                None => break Err(TclError::new("internal error in smtp: a send vanished", &["SMTP", "INTERNAL"])),
+            }
+        });
+        self.with_entry(id, |e| e.waiters -= 1);
+        self.forget_if_spent(id);
+        result
+    }
+
+    /// Stops entry `id` if it is still running: it ends at once with the error
+    /// `SMTP CANCELLED`, and its callback is called from the event loop.
+    pub fn cancel(&self, interp: &Interp<'_>, id: u64) {
+        // A worker that has already finished has its result queued: that result stands.
+        self.collect(interp);
+        let cancelled = self.with_entry(id, |e| {
+            if e.result.is_some() {
+                return false;
+            }
+            e.cancel.cancel();
+            e.result = Some(Err(outcome::cancelled(e.cancel.end_of_data_sent())));
+            true
+        });
+        if cancelled == Some(true) {
+            self.waker.wake();
+        }
+    }
+
+    /// Answers the workers' messages and calls the callbacks of finished entries.
+    fn poll(&self, interp: &Interp<'_>) {
+        self.collect(interp);
+        self.run_callbacks(interp);
+    }
+
+    /// Answers the workers' policy questions and records their results.
+    fn collect(&self, interp: &Interp<'_>) {
+        while let Ok((id, message)) = self.from_workers.try_recv() {
+            match message {
+                FromWorker::Policy { code, diagnostic, answer } => {
+                    let prefix = self.with_entry(id, |e| e.policy.clone()).flatten();
+                    let decision = match prefix {
+                        Some(prefix) => PolicyCommand::new(interp, prefix).ask(code, &diagnostic),
+                        None => PolicyAnswer::Secure { why: "the send was cancelled".into() },
+                    };
+                    let _ = answer.send(decision);
+                }
+                FromWorker::Done(result) => {
+                    self.with_entry(id, |e| {
+                        // A cancel may have decided the result already.
+                        if e.result.is_none() {
+                            e.result = Some(result.map_err(outcome::send_error));
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Calls each finished entry's callback once: `cmd handle dict`, at global level.
+    fn run_callbacks(&self, interp: &Interp<'_>) {
+        let ready: Vec<u64> = self
+            .entries
+            .borrow()
+            .iter()
+            .filter(|(_, e)| e.result.is_some() && e.callback.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            // Taken out first: the callback may re-enter (cancel, wait, a nested send).
+            let Some((Some(callback), Some(result))) = self.with_entry(id, |e| (e.callback.take(), e.result.clone()))
+            else {
+                continue;
+            };
+            self.forget_if_spent(id);
+            let Ok(mut words) = interp.list_elements(&callback) else { continue };
+            words.push(interp.new_string(&Sends::handle_name(id)));
+            words.push(outcome::callback_dict(interp, &result));
+            interp.eval_callback(&words);
+        }
+    }
+
+    fn with_entry<T>(&self, id: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+        self.entries.borrow_mut().get_mut(&id).map(f)
+    }
+
+    fn forget_if_spent(&self, id: u64) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.get(&id).is_some_and(Entry::is_spent) {
+            entries.remove(&id);
+        }
+    }
+}
+
+impl Drop for Sends {
+    /// The interpreter's commands are being deleted (usually with the interpreter):
+    /// nothing can report a result any more, so every running send stops.
+    fn drop(&mut self) {
+        for entry in self.entries.get_mut().values().filter(|e| e.result.is_none()) {
+            entry.cancel.cancel();
+        }
+    }
+}
+
+/// The wake-up event handler: serves every registry of this thread that has something
+/// to do. Registries whose interpreter is deleted are skipped (and forgotten).
+fn poll_thread() {
+    let registries: Vec<Rc<Sends>> = REGISTRIES.with(|r| r.borrow().iter().filter_map(Weak::upgrade).collect());
+    for sends in registries {
+        sends.interp.with(|interp| sends.poll(interp));
+    }
+}
+
+/// The worker's side of [`Hooks`]: traces itself, forwards policy questions.
+struct WorkerHooks {
+    id: u64,
+    debug: bool,
+    has_policy: bool,
+    to_registry: Sender<(u64, FromWorker)>,
+    waker: Waker,
+}
+
+impl Hooks for WorkerHooks {
+    fn trace(&mut self, line: &str) {
+        if self.debug {
+            // Not eprintln!, which panics when stderr is closed (a daemon); a lost trace
+            // line must not fail the send.
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+
+    fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer> {
+        if !self.has_policy {
+            return None;
+        }
+        let (answer, answered) = mpsc::channel();
+        let question = FromWorker::Policy { code, diagnostic: diagnostic.to_string(), answer };
+        let gone = PolicyAnswer::Secure { why: "the interpreter did not answer".into() };
+        if self.to_registry.send((self.id, question)).is_err() {
+            return Some(gone);
+        }
+        self.waker.wake();
+        Some(answered.recv().unwrap_or(gone))
+    }
+}
