@@ -1,0 +1,187 @@
+"""Turns the raw measurements of bench/run.sh into the markdown of bench/RESULTS.md.
+
+    python3 bench/report.py RAW MACHINE BIG_MIB
+
+RAW has one measurement a line (run.sh writes it):
+    direct CLIENT MESSAGES SECONDS        1 KiB, one recipient, on loopback
+    proxy CLIENT MESSAGES SECONDS         1 KiB, ten recipients, 20 ms round trip
+    big CLIENT-ACTION SECONDS WALL KIB    the attachment: the timed step, the whole
+                                          process (time -v) and its peak RSS
+    encoder SHAPE GBPS                    benches/encoder.rs
+MACHINE has "key value" lines (date, cpu, cores, kernel, load, versions).
+"""
+
+import statistics
+import sys
+from collections import defaultdict
+
+
+def read_raw(path):
+    rows = defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if fields:
+                rows[(fields[0], fields[1])].append([float(x) for x in fields[2:]])
+    return rows
+
+
+def read_machine(path):
+    machine = {}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition(" ")
+            machine[key] = value
+    return machine
+
+
+class Stat:
+    """The median of one measurement over the rounds, and its range."""
+
+    def __init__(self, values):
+        self.values = sorted(values)
+        self.median = statistics.median(self.values)
+
+    def show(self, fmt):
+        if len(self.values) == 1 or self.values[0] == self.values[-1]:
+            return fmt.format(self.median)
+        return f"{fmt.format(self.median)} ({fmt.format(self.values[0])}–{fmt.format(self.values[-1])})"
+
+
+def ratio(a, b):
+    return a.median / b.median if b.median else float("inf")
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def main():
+    raw, machine, big_mib = read_raw(sys.argv[1]), read_machine(sys.argv[2]), sys.argv[3]
+
+    def rate(row, client):  # messages per second
+        return Stat([m / s for m, s in raw[(row, client)]])
+
+    def latency(row, client):  # milliseconds per message
+        return Stat([1000 * s / m for m, s in raw[(row, client)]])
+
+    def big(name, index):  # 0: timed step (s), 1: process wall (s), 2: peak RSS (MiB)
+        return Stat([m[index] / (1024 if index == 2 else 1) for m in raw[("big", name)]])
+
+    out = []
+    out.append("# Benchmark results\n")
+    out.append(
+        f"Produced by `bench/run.sh` on {machine['date']}: {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['kernel']}; load average {machine['load']} when the run ended (the machine may be shared "
+        "with other work, which lowers every client alike: the clients take turns round by round).\n"
+    )
+    out.append(
+        f"Versions: ours (tclsmtp) {machine['ours']}, tcllib {machine['tcllib']}, "
+        f"Tcl {machine['tcl']}, Python {machine['python']}, Postfix {machine['postfix']} "
+        f"(smtp-sink, smtp-source), rustc {machine['rustc']}.\n"
+    )
+    out.append(
+        "Every client sends to Postfix's `smtp-sink` on 127.0.0.1. Each value is the median of the "
+        "rounds, with the range in brackets. \"Ours compared\" divides ours by the other value.\n"
+    )
+    out.append("| Measurement | ours | tcllib smtp 1.5.1 | Python smtplib | reference | ours compared | target (issue 7) |")
+    out.append("|---|--:|--:|--:|--:|---|---|")
+
+    ours, tcl, py, src = (rate("direct", c) for c in ("ours", "tcllib", "python", "smtp-source"))
+    out.append(
+        "| 1 KiB message, 1 recipient, new connection each: **messages/s** "
+        f"| {ours.show('{:.0f}')} | {tcl.show('{:.0f}')} | {py.show('{:.0f}')} "
+        f"| `smtp-source -s 1`: {src.show('{:.0f}')} "
+        f"| {ratio(ours, tcl):.2f}× tcllib, {ratio(ours, py):.2f}× Python, {ratio(ours, src):.2f}× smtp-source "
+        f"| ≥ 30× tcllib {verdict(ratio(ours, tcl) >= 30)}; ≥ 0.6× smtp-source {verdict(ratio(ours, src) >= 0.6)} |"
+    )
+
+    ours, tcl, py = (latency("proxy", c) for c in ("ours", "tcllib", "python"))
+    out.append(
+        "| 1 KiB message, 10 recipients, 20 ms round trip (proxy): **ms per message** "
+        f"| {ours.show('{:.0f}')} | {tcl.show('{:.0f}')} | {py.show('{:.0f}')} "
+        "| five round trips: 100 "
+        f"| {ratio(ours, tcl):.2f}× tcllib's time, {ratio(ours, py):.2f}× Python's "
+        f"| ≤ 0.4× tcllib's time {verdict(ratio(ours, tcl) <= 0.4)} |"
+    )
+
+    step = {name: big(name, 0) for name in ("ours-send", "tcllib-send", "python-send", "tcllib-copy")}
+    out.append(
+        f"| {big_mib} MiB `-file` attachment in a multipart: **seconds in the send call** "
+        f"| {step['ours-send'].show('{:.2f}')} | {step['tcllib-send'].show('{:.2f}')} "
+        f"| {step['python-send'].show('{:.2f}')} "
+        f"| `mime::copymessage` to /dev/null: {step['tcllib-copy'].show('{:.2f}')} "
+        f"| {ratio(step['ours-send'], step['tcllib-copy']):.2f}× copymessage, "
+        f"{ratio(step['ours-send'], step['tcllib-send']):.2f}× tcllib "
+        f"| ≤ 1.5× copymessage {verdict(ratio(step['ours-send'], step['tcllib-copy']) <= 1.5)} |"
+    )
+
+    wall = {name: big(name, 1) for name in ("ours-send", "tcllib-send", "python-send", "tcllib-none")}
+    out.append(
+        f"| {big_mib} MiB attachment: **process wall time, s** (`time -v`) "
+        f"| {wall['ours-send'].show('{:.2f}')} | {wall['tcllib-send'].show('{:.2f}')} "
+        f"| {wall['python-send'].show('{:.2f}')} "
+        f"| tclsh that only builds the token: {wall['tcllib-none'].show('{:.2f}')} "
+        f"| {ratio(wall['ours-send'], wall['tcllib-send']):.2f}× tcllib | |"
+    )
+
+    rss = {
+        name: big(name, 2)
+        for name in ("ours-send", "tcllib-send", "python-send", "ours-none", "tcllib-none", "tcllib-copy")
+    }
+    extra = rss["ours-send"].median - rss["ours-none"].median
+    tcllib_extra = rss["tcllib-send"].median - rss["tcllib-none"].median
+    out.append(
+        f"| {big_mib} MiB attachment: **peak RSS, MiB** (`time -v`; in brackets, extra over a tclsh "
+        "that loads the same package and only builds the token) "
+        f"| {rss['ours-send'].median:.0f} (+{extra:.0f}) "
+        f"| {rss['tcllib-send'].median:.0f} (+{tcllib_extra:.0f}) "
+        f"| {rss['python-send'].median:.0f} "
+        f"| token only: {rss['ours-none'].median:.0f} (ours), {rss['tcllib-none'].median:.0f} (tcllib); "
+        f"copymessage: {rss['tcllib-copy'].median:.0f} "
+        f"| {ratio(rss['ours-send'], rss['tcllib-send']):.2f}× tcllib "
+        f"| ≤ +32 MiB {verdict(extra <= 32)} |"
+    )
+
+    shapes = {
+        "base64-76-lf": "76-byte lines ending LF (a base64 part as mime renders it)",
+        "text-72-crlf": "72-byte lines already ending CRLF",
+        "text-20-lf": "20-byte lines ending LF",
+    }
+    for shape, label in shapes.items():
+        if ("encoder", shape) in raw:
+            gbps = Stat([m[0] for m in raw[("encoder", shape)]])
+            out.append(
+                f"| DATA encoder alone, {label}: **GB/s** of input | {gbps.show('{:.2f}')} | | | | "
+                f"| ≥ 1 GB/s {verdict(gbps.median >= 1)} |"
+            )
+
+    out.append("")
+    out.append("How each row is measured (`bench/send.tcl`, `bench/send.py`, `bench/delay_proxy.py`, `benches/encoder.rs`):")
+    out.append("")
+    out.append(
+        "- Messages/s: each client runs in its own process and loops for a fixed time after 3 warm-up "
+        "messages; one iteration builds the message (Tcl: `mime::initialize`, `smtp::sendmessage`, "
+        "`mime::finalize`; Python: `EmailMessage`, `smtplib.SMTP`, `send_message`, `quit`) and sends it "
+        "over a new connection. `smtp-source -s 1 -l 1024` sends the same way, one session at a time."
+    )
+    out.append(
+        "- 20 ms round trip: the same loop through `bench/delay_proxy.py`, which forwards every chunk "
+        "10 ms after it arrived, in each direction."
+    )
+    out.append(
+        f"- Attachment: a {big_mib} MiB file of random bytes as `mime::initialize -canonical "
+        "application/octet-stream -file` (mime picks base64) next to a text part, in multipart/mixed, "
+        "sent to one recipient (Python: `add_attachment` of the file's bytes). Seconds in the send call "
+        "are timed inside the process (Python's include reading the file into the message); wall time "
+        "and peak RSS are `/usr/bin/time -v` of the whole process."
+    )
+    out.append(
+        "- DATA encoder: `cargo bench --bench encoder`, 16 MiB messages fed in 64 KiB chunks, best of 5 "
+        "rounds of 0.3 s."
+    )
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The benchmark: tclsmtp against tcllib smtp 1.5.1, Python smtplib and Postfix's smtp-source,
+# all sending to Postfix's smtp-sink on 127.0.0.1, which this script starts and stops.
+# Prints a markdown table (and writes it, with the machine it ran on, to bench/RESULTS.md).
+#
+#   bench/run.sh          about 2 minutes; needs root or sudo the first time (packages)
+#
+# Every row is measured in this run; rates are the median of BENCH_ROUNDS rounds, with the
+# clients interleaved round by round so a busy neighbour slows all of them alike.
+# Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2: per client and round, 1 KiB
+# rows), BENCH_PROXY_SECONDS (3: the same through the 20 ms proxy), BENCH_SOURCE_MESSAGES
+# (4000: smtp-source's -m), BENCH_BIG_MIB (100: the attachment).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${BENCH_ROUNDS:-3}
+seconds=${BENCH_SECONDS:-2}
+proxy_seconds=${BENCH_PROXY_SECONDS:-3}
+source_messages=${BENCH_SOURCE_MESSAGES:-4000}
+big_mib=${BENCH_BIG_MIB:-100}
+python=/usr/bin/python3   # Debian's interpreter, as the tests use (not a pyenv shim)
+
+# --- What the benchmark needs: the build dependencies, Postfix (smtp-sink, smtp-source),
+# --- tcllib, python3 (all from scripts/deps.sh) and GNU time for `time -v`.
+scripts/deps.sh
+if [ ! -x /usr/bin/time ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "bench: installing time" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends time >&2
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "bench: building (release)" >&2
+cargo build --release --lib --quiet
+export TCLSMTP_LIBDIR="$PWD/target/release"
+
+work=$(mktemp -d)
+sink=""
+proxy=""
+cleanup() {
+    for pid in $sink $proxy; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+raw="$work/raw"   # one measurement a line; bench/report.py turns it into the table
+: >"$raw"
+
+# A free loopback port: the kernel picks one for a socket that is closed right away.
+free_port() {
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1 (pid $2 must stay alive).
+wait_listening() {
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- smtp-sink: discards every message. As root it must be told whom to run as.
+port=$(free_port)
+as_user=()
+[ "$(id -u)" -ne 0 ] || as_user=(-u nobody)
+smtp-sink -4 "${as_user[@]}" "127.0.0.1:$port" 1024 >"$work/sink.log" 2>&1 &
+sink=$!
+wait_listening "$port" "$sink" || { echo "bench: smtp-sink did not start:" >&2; cat "$work/sink.log" >&2; exit 1; }
+
+# --- The proxy that puts 10 ms on each direction in front of smtp-sink.
+"$python" bench/delay_proxy.py --upstream "$port" --delay-ms 10 --port-file "$work/proxy.port" \
+    >"$work/proxy.log" 2>&1 &
+proxy=$!
+for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.05; done
+proxy_port=$(cat "$work/proxy.port" 2>/dev/null || true)
+[ -n "$proxy_port" ] || { echo "bench: the delay proxy did not start:" >&2; cat "$work/proxy.log" >&2; exit 1; }
+
+now() { date +%s.%N; }
+
+# rate CLIENT PORT SECONDS RECIPIENTS: appends "rate-ROW CLIENT MESSAGES SECONDS" to $raw.
+rate() {
+    local client=$1 port=$2 secs=$3 rcpts=$4 row=$5 result
+    case $client in
+        ours | tcllib) result=$(tclsh8.6 bench/send.tcl "$client" rate "$port" "$secs" "$rcpts") ;;
+        python) result=$("$python" bench/send.py rate "$port" "$secs" "$rcpts") ;;
+        smtp-source)
+            local start end
+            start=$(now)
+            smtp-source -s 1 -m "$source_messages" -l 1024 -f sender@example.com \
+                -t rcpt1@example.com "127.0.0.1:$port"
+            end=$(now)
+            result="$source_messages $(awk "BEGIN {print $end - $start}")"
+            ;;
+    esac
+    echo "$row $client $result" >>"$raw"
+}
+
+echo "bench: 1 KiB messages, one connection each ($rounds rounds of ${seconds} s per client)" >&2
+for round in $(seq "$rounds"); do
+    for client in ours tcllib python smtp-source; do
+        rate "$client" "$port" "$seconds" 1 direct
+    done
+    echo "bench:   round $round done" >&2
+done
+
+echo "bench: 10 recipients through the 20 ms round-trip proxy ($rounds rounds of ${proxy_seconds} s)" >&2
+for round in $(seq "$rounds"); do
+    for client in ours tcllib python; do
+        rate "$client" "$proxy_port" "$proxy_seconds" 10 proxy
+    done
+    echo "bench:   round $round done" >&2
+done
+
+# big CLIENT ACTION: appends "big CLIENT-ACTION SECONDS WALL_SECONDS MAX_RSS_KIB".
+big() {
+    local client=$1 action=$2 inner
+    local timing="$work/time.$client.$action"
+    case $client in
+        python) inner=$(/usr/bin/time -v -o "$timing" "$python" bench/send.py big "$port" "$work/big.bin") ;;
+        *) inner=$(/usr/bin/time -v -o "$timing" tclsh8.6 bench/send.tcl "$client" big "$port" "$work/big.bin" "$action") ;;
+    esac
+    local wall rss
+    # "Elapsed (wall clock) time (h:mm:ss or m:ss): 0:01.75"
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+        n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$timing")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$timing")
+    echo "big $client-$action $inner $wall $rss" >>"$raw"
+}
+
+echo "bench: ${big_mib} MiB attachment ($rounds rounds)" >&2
+head -c "$((big_mib << 20))" /dev/urandom >"$work/big.bin"
+for round in $(seq "$rounds"); do
+    big ours none       # the memory baselines: a tclsh that loads the package and
+    big tcllib none     # only builds the token
+    big tcllib copy     # the reference: mime::copymessage of the token to /dev/null
+    big ours send
+    big tcllib send
+    big python send
+    echo "bench:   round $round done" >&2
+done
+
+echo "bench: DATA encoder micro-benchmark" >&2
+cargo bench --quiet --bench encoder >>"$raw"
+
+# --- The machine and the versions, for RESULTS.md.
+machine="$work/machine"
+{
+    echo "date $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "cpu $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "cores $(nproc)"
+    echo "kernel $(uname -sr)"
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "tcl $(echo 'puts [info patchlevel]' | tclsh8.6)"
+    echo "tcllib smtp $(echo 'puts "[package require -exact smtp 1.5.1], mime [package require mime]"' | tclsh8.6)"
+    echo "ours $(echo 'set auto_path [linsert $auto_path 0 $env(TCLSMTP_LIBDIR)]; puts [package require smtp 1.6]' | tclsh8.6) at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tcl Cargo.toml || echo '+changes')"
+    echo "rustc $(rustc --version | cut -d' ' -f2)"
+    echo "python $("$python" -c 'import platform; print(platform.python_version())')"
+    echo "postfix $(postconf -d -h mail_version 2>/dev/null || echo unknown)"
+} >"$machine"
+
+"$python" bench/report.py "$raw" "$machine" "$big_mib" | tee bench/RESULTS.md

@@ -1,0 +1,110 @@
+# send.tcl -- the Tcl side of the benchmark (bench/run.sh runs it; not meant to be run alone).
+#
+#   tclsh8.6 bench/send.tcl IMPL rate PORT SECONDS RECIPIENTS
+#       Sends 1 KiB text messages to 127.0.0.1:PORT, one connection each, for at least
+#       SECONDS after a short warm-up, every message to RECIPIENTS recipients. Each
+#       iteration is what a script does: create a mime token, send it, finalize it.
+#       Prints "MESSAGES ELAPSED_SECONDS".
+#   tclsh8.6 bench/send.tcl IMPL big PORT FILE ACTION
+#       Builds a multipart message with FILE as an application/octet-stream part (mime
+#       reads the file only when the message is rendered), then ACTION: "send" sends it
+#       to one recipient, "copy" renders it with mime::copymessage to /dev/null (the
+#       reference for rendering alone), "none" does nothing (the memory baseline).
+#       Prints the seconds ACTION took.
+#
+# IMPL is "ours" (the build in $env(TCLSMTP_LIBDIR)) or "tcllib" (tcllib's smtp 1.5.1).
+# Each implementation runs in its own tclsh: both register the package name "smtp".
+
+lassign $argv impl mode
+set argv [lrange $argv 2 end]
+
+switch -- $impl {
+    ours {
+        # Ahead of tcllib's directory, so the scan that registers smtp 1.5.1 also
+        # registers this build; "1.6" then picks it.
+        set auto_path [linsert $auto_path 0 $env(TCLSMTP_LIBDIR)]
+        package require smtp 1.6
+        set loaded [package ifneeded smtp [package present smtp]]
+        if {![string match *libtclsmtp* $loaded]} {
+            error "smtp [package present smtp] is not the Rust build: $loaded"
+        }
+    }
+    tcllib {
+        package require -exact smtp 1.5.1
+    }
+    default {
+        error "unknown implementation \"$impl\": must be ours or tcllib"
+    }
+}
+package require mime
+
+# A 1 KiB body of 72-character lines, the same for every message.
+proc body {} {
+    set line [string repeat abcdefghi 8]
+    set body ""
+    while {[string length $body] < 1024} {
+        append body $line \n
+    }
+    return "[string range $body 0 1022]\n"
+}
+
+proc recipients {n} {
+    set list {}
+    for {set i 1} {$i <= $n} {incr i} {
+        lappend list rcpt$i@example.com
+    }
+    join $list ", "
+}
+
+proc send_one {port body recipients} {
+    set tok [mime::initialize -canonical text/plain -string $body]
+    mime::setheader $tok Subject "benchmark message"
+    smtp::sendmessage $tok -servers 127.0.0.1 -ports $port \
+        -originator sender@example.com -recipients $recipients
+    mime::finalize $tok
+}
+
+proc rate {port seconds nrecipients} {
+    set body [body]
+    set recipients [recipients $nrecipients]
+    # Warm-up: loads everything the first send needs (mime's lazy parts, the library).
+    for {set i 0} {$i < 3} {incr i} {
+        send_one $port $body $recipients
+    }
+    set count 0
+    set start [clock microseconds]
+    set stop [expr {$start + int($seconds * 1e6)}]
+    while {[clock microseconds] < $stop} {
+        send_one $port $body $recipients
+        incr count
+    }
+    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
+    puts "$count $elapsed"
+}
+
+proc big {port file action} {
+    set text [mime::initialize -canonical text/plain -string "The file is attached.\n"]
+    set attachment [mime::initialize -canonical application/octet-stream -file $file]
+    set tok [mime::initialize -canonical multipart/mixed -parts [list $text $attachment]]
+    mime::setheader $tok Subject "benchmark attachment"
+    set start [clock microseconds]
+    switch -- $action {
+        send {
+            smtp::sendmessage $tok -servers 127.0.0.1 -ports $port \
+                -originator sender@example.com -recipients rcpt@example.com
+        }
+        copy {
+            set null [open /dev/null w]
+            mime::copymessage $tok $null
+            close $null
+        }
+        none {}
+        default {
+            error "unknown action \"$action\": must be send, copy or none"
+        }
+    }
+    puts [expr {([clock microseconds] - $start) / 1e6}]
+    mime::finalize $tok -subordinates all
+}
+
+$mode {*}$argv
