@@ -37,7 +37,7 @@ pub struct Request {
     pub servers: Vec<Server>,
     pub params: Params,
     /// How to do TLS; `None` when neither STARTTLS nor implicit TLS is wanted.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<Arc<TlsConfig>>,
     /// TLS from the first byte (`-tlsimport`), instead of STARTTLS.
     pub implicit_tls: bool,
     /// The message as it should be stored (any line endings); encoded for DATA on the way out.
@@ -163,7 +163,7 @@ fn attempt(
         return Err(Error::Cancelled);
     }
     hooks.trace(&format!("Trying {}...", server.host));
-    let tls = request.tls.as_ref().filter(|_| use_tls);
+    let tls = request.tls.as_deref().filter(|_| use_tls);
     let mut params = request.params.clone();
     params.starttls &= tls.is_some() && !request.implicit_tls;
     if let Some(auth) = params.auth.as_mut() {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::TcpStream;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use openssl::ssl::{HandshakeError, SslConnector, SslFiletype, SslMethod, SslStream, SslVerifyMode, SslVersion};
@@ -54,11 +55,30 @@ pub enum Verification {
     Failed(String),
 }
 
+/// The configuration for the default options, built once: loading and parsing the
+/// system's trust store costs about 20 ms, far more than a whole send on a LAN.
+static DEFAULT_CONFIG: OnceLock<Arc<TlsConfig>> = OnceLock::new();
+
 impl TlsConfig {
+    /// The configuration for `options`. The one for the default options (the system's
+    /// trust store only) is built once per process and shared, so `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` are read at the first send that uses TLS.
+    pub fn shared(options: &TlsOptions) -> Result<Arc<TlsConfig>, String> {
+        if *options != TlsOptions::default() {
+            return TlsConfig::new(options).map(Arc::new);
+        }
+        if let Some(config) = DEFAULT_CONFIG.get() {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(TlsConfig::new(options)?);
+        // Two threads may have built one at once; either is as good.
+        Ok(Arc::clone(DEFAULT_CONFIG.get_or_init(|| config)))
+    }
+
     /// Builds the configuration: the system trust store (which honours `SSL_CERT_FILE`
     /// and `SSL_CERT_DIR`), plus the given CAs, TLS 1.2 at least, and the client
     /// certificate if any. Fails on unreadable files, before any connection.
-    pub fn new(options: &TlsOptions) -> Result<TlsConfig, String> {
+    fn new(options: &TlsOptions) -> Result<TlsConfig, String> {
         let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
         builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(|e| e.to_string())?;
         if let Some(file) = &options.cafile {
