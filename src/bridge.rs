@@ -1,6 +1,8 @@
 //! The Rust side of the mime bridge: calls the procs of `tcl/bridge.tcl` (public mime API
 //! only) and turns their results into plain Rust values.
 
+use std::fs::File;
+
 use crate::message::{AddressParser, Mailbox};
 use crate::tcl::{Interp, Obj, TclError};
 
@@ -19,10 +21,11 @@ pub struct Context {
 }
 
 /// A rendered mime token.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rendered {
-    /// The message bytes as mime renders them (line ends not yet normalised).
-    pub bytes: Vec<u8>,
+    /// The message as mime renders it (line ends not yet normalised), in a temporary
+    /// file that no longer has a name: it goes when the file is closed.
+    pub file: File,
     /// The token's own header fields (name, value), for injection checks.
     pub fields: Vec<(String, String)>,
 }
@@ -56,9 +59,15 @@ impl<'a, 'i> Bridge<'a, 'i> {
         let (Some(message), Some(fields)) = (words.first(), words.get(1)) else {
             return Err(TclError::new("mime bridge returned a malformed result", &["SMTP", "INTERNAL", "BRIDGE"]));
         };
+        let path = message.text();
+        let opened = File::open(&path);
+        // Unlinked at once: nothing is left behind, whatever happens to the send.
+        let _ = std::fs::remove_file(&path);
+        let file = opened
+            .map_err(|e| TclError::new(format!("cannot read the rendered message: {e}"), &["SMTP", "MIME", "BUILD"]))?;
         let flat = self.interp.list_elements(fields)?;
         let fields = flat.chunks(2).map(|p| (text_at(p, 0), text_at(p, 1))).collect();
-        Ok(Rendered { bytes: message.bytes(), fields })
+        Ok(Rendered { file, fields })
     }
 }
 

@@ -11,6 +11,7 @@ use crate::smtp::{
     parse_reply, Command, DataEncoder, Failure, FailureKind, Next, Outcome, Params, PolicyAnswer, Refusal, Reply,
     Session, Status, Step, TlsIssue,
 };
+use crate::spool::{self, ChunkError, Spool};
 use crate::transport::{self, Connection, TlsConfig, Verification};
 
 /// One entry of `-servers`/`-ports`.
@@ -41,7 +42,7 @@ pub struct Request {
     /// TLS from the first byte (`-tlsimport`), instead of STARTTLS.
     pub implicit_tls: bool,
     /// The message as it should be stored (any line endings); encoded for DATA on the way out.
-    pub message: Vec<u8>,
+    pub message: Spool,
 }
 
 /// The result of a send that reached a server's transaction.
@@ -126,10 +127,6 @@ pub trait Hooks {
     fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer>;
 }
 
-/// How many message bytes are encoded and written at a time: large enough for few system
-/// calls, small enough that the encoded copy stays a small fraction of the message.
-const MESSAGE_CHUNK: usize = 256 * 1024;
-
 /// Sends `request`, trying each server in turn, until done or `cancel` stops it.
 pub fn send(request: &Request, hooks: &mut dyn Hooks, cancel: &Cancel) -> Result<Delivery, Error> {
     let mut failures = Vec::new();
@@ -210,7 +207,7 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    fn run(mut self, mut session: Session, message: &[u8], implicit_tls: bool) -> Result<Outcome, Error> {
+    fn run(mut self, mut session: Session, message: &Spool, implicit_tls: bool) -> Result<Outcome, Error> {
         let mut next = if implicit_tls { self.handshake(&mut session) } else { Next::Receive };
         loop {
             for note in session.take_notes() {
@@ -358,19 +355,26 @@ impl Driver<'_> {
     }
 
     /// Writes the message as a DATA section, in chunks so the encoded copy stays small.
-    /// Stops between chunks when the send is cancelled.
-    fn write_message(&mut self, message: &[u8], session: &Session) -> Result<(), FailureKind> {
+    /// Writes the message as a DATA section, a chunk at a time; stops between chunks when
+    /// the send is cancelled.
+    fn write_message(&mut self, message: &Spool, session: &Session) -> Result<(), FailureKind> {
         let mut encoder = DataEncoder::new();
-        let mut out = Vec::with_capacity(MESSAGE_CHUNK + MESSAGE_CHUNK / 8);
+        let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
         self.in_body = true;
-        for chunk in message.chunks(MESSAGE_CHUNK) {
-            if self.cancel.is_requested() {
-                return Err(FailureKind::Closed);
-            }
-            out.clear();
-            encoder.encode(chunk, &mut out);
-            self.write(&out, session)?;
-        }
+        message
+            .for_each_chunk(|chunk| {
+                if self.cancel.is_requested() {
+                    return Err(FailureKind::Closed);
+                }
+                out.clear();
+                encoder.encode(chunk, &mut out);
+                self.write(&out, session)
+            })
+            .map_err(|e| match e {
+                ChunkError::Consumer(kind) => kind,
+                // The server gets no final dot, so it delivers nothing.
+                ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
+            })?;
         out.clear();
         encoder.finish(&mut out);
         self.cancel.0.end_sent.store(true, Ordering::SeqCst);

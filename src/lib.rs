@@ -5,7 +5,8 @@
 //! - `command`: `::smtp::sendmessage` options → a typed request, outcome → Tcl result;
 //! - `bridge` (+ `tcl/bridge.tcl`): reads tcllib mime tokens through mime's public API;
 //! - `message`: envelope and header rules, no Tcl;
-//! - [`client`]: tries the servers and drives the engine over connections;
+//! - [`client`]: tries the servers and drives the engine over connections, sending the
+//!   message from its [`spool`];
 //! - [`smtp`]: the protocol engine (no I/O, no clock, no Tcl); [`sasl`]: the AUTH
 //!   mechanisms as pure functions; [`transport`]: TCP and TLS.
 
@@ -16,6 +17,7 @@ pub mod message;
 pub mod sasl;
 pub mod secret;
 pub mod smtp;
+pub mod spool;
 mod tcl;
 pub mod transport;
 

@@ -6,10 +6,12 @@
 
 namespace eval ::smtp::bridge {}
 
-# Returns a two-element list: the token's message as mime renders it (bytes, with the
-# line ends mime writes), and the header fields of the token and its parts as a flat
-# name/value list (so the caller can refuse values that would inject header lines).
-# Fails with `invalid mime token "X"` when `token` does not name a live token.
+# Returns a two-element list: the name of a new temporary file holding the token's
+# message as mime renders it (with the line ends mime writes), and the header fields of
+# the token and its parts as a flat name/value list (so the caller can refuse values
+# that would inject header lines). The caller opens and deletes the file. Rendering into
+# a file keeps memory flat whatever the message's size: mime copies -file parts a block
+# at a time. Fails with `invalid mime token "X"` when `token` does not name a live token.
 proc ::smtp::bridge::message {token} {
     if {[catch {::mime::getproperty $token content}]} {
         return -code error -errorcode [list SMTP MIME TOKEN] \
@@ -21,19 +23,15 @@ proc ::smtp::bridge::message {token} {
     # it is leaves every line end of the message as mime wrote it; the DATA encoder then
     # turns each one (CRLF, LF or CR) into exactly one CRLF. The encoding is the same as
     # mime's own (the system encoding).
-    package require tcl::chan::memchan
-    set chan [tcl::chan::memchan]
+    set chan [file tempfile path smtp]
     chan configure $chan -translation lf
-    if {[catch {::mime::copymessage $token $chan} message]} {
-        close $chan
+    if {[catch {::mime::copymessage $token $chan; close $chan} message]} {
+        catch {close $chan}
+        file delete $path
         return -code error -errorcode [list SMTP MIME BUILD] \
             "cannot render mime token \"$token\": $message"
     }
-    seek $chan 0
-    chan configure $chan -translation binary
-    set message [read $chan]
-    close $chan
-    list $message $fields
+    list $path $fields
 }
 
 # The header fields of a token and of all its parts, as a flat name/value list.

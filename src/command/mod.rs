@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::bridge::Bridge;
 use crate::client::Request;
 use crate::message::{self, HeaderPlan, Input};
-use crate::smtp::{self, AuthParams, Params, Timeouts};
+use crate::smtp::{AuthParams, Params, Timeouts};
+use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{TlsConfig, TlsOptions};
 use sends::Sends;
@@ -82,7 +83,15 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         message::check_message_field(name, value).map_err(outcome::message_error)?;
     }
     let plan = HeaderPlan::new(&options.headers, &envelope, &context.date, &context.message_id);
-    let message = message::rewrite(&rendered.bytes, &plan).map_err(outcome::message_error)?;
+    let message = Spool::new(rendered.file, |head| message::rewrite(head, &plan)).map_err(|e| match e {
+        spool::Error::Rewrite(e) => outcome::message_error(e),
+        spool::Error::Io(e) => {
+            TclError::new(format!("cannot read the rendered message: {e}"), &["SMTP", "MIME", "BUILD"])
+        }
+        spool::Error::HeadTooLarge => {
+            TclError::new("the message's header block is larger than 16 MiB", &["SMTP", "MIME", "BUILD"])
+        }
+    })?;
 
     let client = match options.client {
         Some(name) => name,
@@ -108,7 +117,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         sender: envelope.sender,
         recipients: envelope.recipients,
         at_least_one: options.atleastone,
-        message_size: smtp::message_size(&message),
+        message_size: message.size(),
         timeouts,
     };
     let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };

@@ -125,24 +125,43 @@ impl Default for DataEncoder {
 /// server stores after un-stuffing, so the server can judge the size before
 /// accepting the transfer.
 pub fn message_size(message: &[u8]) -> u64 {
-    // Every CR becomes a CRLF; an LF right after a CR is already counted with
-    // it, any other LF becomes a CRLF too.
-    let mut size: u64 = 0;
-    let mut after_cr = false;
-    for &byte in message {
-        size += match byte {
-            b'\r' => 2,
-            b'\n' if after_cr => 0,
-            b'\n' => 2,
-            _ => 1,
-        };
-        after_cr = byte == b'\r';
+    let mut counter = SizeCounter::default();
+    counter.add(message);
+    counter.total()
+}
+
+/// [`message_size`] of a message seen a chunk at a time.
+#[derive(Debug, Default, Clone)]
+pub struct SizeCounter {
+    size: u64,
+    /// The last byte seen (0 before any).
+    last: u8,
+}
+
+impl SizeCounter {
+    pub fn add(&mut self, chunk: &[u8]) {
+        // Every CR becomes a CRLF; an LF right after a CR is already counted with it,
+        // any other LF becomes a CRLF too.
+        let mut after_cr = self.last == b'\r';
+        for &byte in chunk {
+            self.size += match byte {
+                b'\r' => 2,
+                b'\n' if after_cr => 0,
+                b'\n' => 2,
+                _ => 1,
+            };
+            after_cr = byte == b'\r';
+        }
+        if let Some(&last) = chunk.last() {
+            self.last = last;
+        }
     }
-    // finish() ends an unfinished last line.
-    if matches!(message.last(), Some(&last) if last != b'\r' && last != b'\n') {
-        size += 2;
+
+    /// The size so far, with an unfinished last line ended (as `finish()` ends it).
+    pub fn total(&self) -> u64 {
+        let unfinished = self.size > 0 && self.last != b'\r' && self.last != b'\n';
+        self.size + if unfinished { 2 } else { 0 }
     }
-    size
 }
 
 #[cfg(test)]
@@ -235,6 +254,18 @@ mod tests {
             &[(b"", 0), (b"a", 3), (b"a\r\n", 3), (b"a\n", 3), (b"a\r", 3), (b"a\r\r\n", 5), (b".\n", 3), (b"a\nb", 6)];
         for (input, size) in cases {
             assert_eq!(message_size(input), *size, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn size_counter_does_not_depend_on_chunking() {
+        let input = b"a\r\nb\rc\nd\r\r\n\n.\r";
+        for cut in 0..=input.len() {
+            let (first, second) = input.split_at(cut);
+            let mut counter = SizeCounter::default();
+            counter.add(first);
+            counter.add(second);
+            assert_eq!(counter.total(), message_size(input), "cut at {cut}");
         }
     }
 

@@ -4,7 +4,7 @@
 //! struct of plain function pointers at load time means a Tcl without one of them fails
 //! `load` with a clear message, and no call site ever has to handle a missing slot.
 
-use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
 
 use tcl_sys::{
@@ -20,7 +20,6 @@ pub(crate) struct Api {
     pub new_list: unsafe extern "C" fn(c_int, *const *mut Tcl_Obj) -> *mut Tcl_Obj,
     pub new_wide_int: unsafe extern "C" fn(tcl_sys::Tcl_WideInt) -> *mut Tcl_Obj,
     pub get_string: unsafe extern "C" fn(*mut Tcl_Obj, *mut c_int) -> *mut c_char,
-    pub get_byte_array: unsafe extern "C" fn(*mut Tcl_Obj, *mut c_int) -> *mut c_uchar,
     pub list_elements: unsafe extern "C" fn(*mut Tcl_Interp, *mut Tcl_Obj, *mut c_int, *mut *mut *mut Tcl_Obj) -> c_int,
     pub set_result: unsafe extern "C" fn(*mut Tcl_Interp, *mut Tcl_Obj),
     pub get_result: unsafe extern "C" fn(*mut Tcl_Interp) -> *mut Tcl_Obj,
@@ -93,7 +92,6 @@ impl Api {
             new_list: slot!(s.tcl_NewListObj),
             new_wide_int: slot!(s.tcl_NewWideIntObj),
             get_string: slot!(s.tcl_GetStringFromObj),
-            get_byte_array: slot!(s.tcl_GetByteArrayFromObj),
             list_elements: slot!(s.tcl_ListObjGetElements),
             set_result: slot!(s.tcl_SetObjResult),
             get_result: slot!(s.tcl_GetObjResult),

@@ -73,16 +73,6 @@ impl Obj {
         let bytes = unsafe { raw_slice(ptr.cast(), len) };
         utf::from_tcl(bytes).into_owned()
     }
-
-    /// The value as bytes: the byte-array form Tcl uses for binary data (each character's
-    /// low 8 bits, which is exact for data that came from a binary channel).
-    pub fn bytes(&self) -> Vec<u8> {
-        let mut len: c_int = 0;
-        // SAFETY: self is live; the returned array is valid until the object changes.
-        let ptr = unsafe { (self.api.get_byte_array)(self.as_ptr(), &mut len) };
-        // SAFETY: Tcl guarantees ptr points at len bytes; we copy them at once.
-        unsafe { raw_slice(ptr, len) }.to_vec()
-    }
 }
 
 /// A slice over `len` bytes at `ptr` (empty for null or non-positive lengths).

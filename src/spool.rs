@@ -1,0 +1,253 @@
+//! The message on its way out: its header block, rewritten, in memory, and its body in
+//! the file mime rendered it into, read a chunk at a time. A message of any size thus
+//! costs one chunk of memory to send, and can be sent again (to the next server) from
+//! the start.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use crate::smtp::SizeCounter;
+
+/// How many body bytes are read at a time: large enough for few system calls, small
+/// enough that the message never costs much memory.
+pub const CHUNK: usize = 256 * 1024;
+
+/// The most header bytes looked through for the blank line that ends the header block.
+const MAX_HEAD: u64 = 16 * 1024 * 1024;
+
+/// A message ready to send.
+#[derive(Debug)]
+pub struct Spool {
+    head: Vec<u8>,
+    body: Option<File>,
+    /// Where the body starts in `body`'s file, and how long it is.
+    body_start: u64,
+    body_len: u64,
+    /// The size DATA will transmit, before dot-stuffing (for `SIZE=`).
+    size: u64,
+    /// Whether any byte is outside ASCII (for `BODY=8BITMIME`).
+    eight_bit: bool,
+}
+
+/// Why a rendered message cannot be used.
+#[derive(Debug)]
+pub enum Error<E> {
+    Io(io::Error),
+    /// The header block is larger than [`MAX_HEAD`].
+    HeadTooLarge,
+    /// The header rewrite refused it.
+    Rewrite(E),
+}
+
+impl Spool {
+    /// Splits the rendered message in `file` (any line endings) at the end of its header
+    /// block, replaces the header block by `rewrite(header block)`, and measures the
+    /// whole for `SIZE=` (one pass over the file, which the page cache usually holds).
+    pub fn new<E>(file: File, rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>) -> Result<Spool, Error<E>> {
+        let file_len = file.metadata().map_err(Error::Io)?.len();
+        let (raw_head, body_start) = read_head(&file, file_len)?;
+        let head = rewrite(&raw_head).map_err(Error::Rewrite)?;
+        let mut spool = Spool {
+            head,
+            body: Some(file),
+            body_start,
+            body_len: file_len.saturating_sub(body_start),
+            size: 0,
+            eight_bit: false,
+        };
+        let mut counter = SizeCounter::default();
+        let mut eight_bit = false;
+        spool
+            .for_each_chunk(|chunk| {
+                counter.add(chunk);
+                eight_bit |= !chunk.is_ascii();
+                Ok::<(), io::Error>(())
+            })
+            .map_err(|e| match e {
+                ChunkError::Read(e) | ChunkError::Consumer(e) => Error::Io(e),
+            })?;
+        spool.size = counter.total();
+        spool.eight_bit = eight_bit;
+        Ok(spool)
+    }
+
+    /// The size DATA transmits before dot-stuffing: every line end counted as CRLF.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the message has bytes outside ASCII.
+    pub fn eight_bit(&self) -> bool {
+        self.eight_bit
+    }
+
+    /// Calls `consume` with the message's bytes from the start, in order, a chunk at a
+    /// time; stops at the first error.
+    pub fn for_each_chunk<E>(&self, mut consume: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), ChunkError<E>> {
+        for chunk in self.head.chunks(CHUNK) {
+            consume(chunk).map_err(ChunkError::Consumer)?;
+        }
+        let Some(file) = &self.body else { return Ok(()) };
+        let mut buf = vec![0u8; CHUNK];
+        let mut done: u64 = 0;
+        while done < self.body_len {
+            let want = usize::try_from(self.body_len - done).map_or(CHUNK, |left| left.min(CHUNK));
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            file.read_exact_at(chunk, self.body_start + done).map_err(ChunkError::Read)?;
+            consume(chunk).map_err(ChunkError::Consumer)?;
+            done += want as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`Spool::for_each_chunk`] stopped.
+#[derive(Debug)]
+pub enum ChunkError<E> {
+    /// The message file could not be read.
+    Read(io::Error),
+    /// The consumer failed.
+    Consumer(E),
+}
+
+/// Reads the header block: everything up to and including the first empty line (a
+/// line that is empty once its LF, CRLF or CR LF ending is removed), or the whole file
+/// when there is none. Returns it and where the body starts.
+fn read_head<E>(file: &File, file_len: u64) -> Result<(Vec<u8>, u64), Error<E>> {
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut offset: u64 = 0;
+    while offset < file_len {
+        if offset >= MAX_HEAD {
+            return Err(Error::HeadTooLarge);
+        }
+        let n = file.read_at(&mut buf, offset).map_err(Error::Io)?;
+        if n == 0 {
+            break;
+        }
+        // Look again from a little before the new bytes: the blank line may straddle.
+        let from = head.len().saturating_sub(2);
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
+        offset += n as u64;
+        if let Some(end) = header_end(&head, from) {
+            head.truncate(end);
+            let start = end as u64;
+            return Ok((head, start));
+        }
+    }
+    let start = head.len() as u64;
+    Ok((head, start))
+}
+
+/// The index just after the first empty line of `bytes` at or after `from` (which must
+/// be a line start or within two bytes before the region not yet searched).
+fn header_end(bytes: &[u8], from: usize) -> Option<usize> {
+    // An empty line is an LF that starts a line (or ends "\r" alone): the first line,
+    // or the one after an LF.
+    if from == 0 {
+        match bytes {
+            [b'\n', ..] => return Some(1),
+            [b'\r', b'\n', ..] => return Some(2),
+            _ => {}
+        }
+    }
+    let mut i = from;
+    while let Some(pos) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+        let lf = i + pos;
+        match bytes.get(lf + 1..) {
+            Some([b'\n', ..]) => return Some(lf + 2),
+            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
+            _ => i = lf + 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn spool_of(bytes: &[u8]) -> Spool {
+        let mut file = tempfile();
+        file.write_all(bytes).unwrap();
+        Spool::new(file, |head| Ok::<_, ()>(head.to_vec())).unwrap()
+    }
+
+    /// An unlinked temporary file.
+    fn tempfile() -> File {
+        let path =
+            std::env::temp_dir().join(format!("spool-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    fn collect(spool: &Spool) -> Vec<u8> {
+        let mut out = Vec::new();
+        spool
+            .for_each_chunk(|c| {
+                out.extend_from_slice(c);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn splits_at_the_first_blank_line_with_any_line_ending() {
+        for (input, head) in [
+            (&b"A: 1\nB: 2\n\nbody\n\nmore"[..], &b"A: 1\nB: 2\n\n"[..]),
+            (b"A: 1\r\n\r\nbody", b"A: 1\r\n\r\n"),
+            (b"\nbody", b"\n"),
+            (b"\r\nbody", b"\r\n"),
+            (b"A: 1\nno blank line", b"A: 1\nno blank line"),
+        ] {
+            let mut seen = Vec::new();
+            let mut file = tempfile();
+            file.write_all(input).unwrap();
+            let spool = Spool::new(file, |h| {
+                seen = h.to_vec();
+                Ok::<_, ()>(h.to_vec())
+            })
+            .unwrap();
+            assert_eq!(seen, head, "{input:?}");
+            assert_eq!(collect(&spool), input);
+        }
+    }
+
+    #[test]
+    fn the_rewritten_head_replaces_the_original() {
+        let mut file = tempfile();
+        file.write_all(b"Old: 1\n\nbody\n").unwrap();
+        let spool = Spool::new(file, |_| Ok::<_, ()>(b"New: 2\r\n\r\n".to_vec())).unwrap();
+        assert_eq!(collect(&spool), b"New: 2\r\n\r\nbody\n");
+        assert_eq!(spool.size(), 16);
+    }
+
+    #[test]
+    fn a_blank_line_across_read_blocks_is_found() {
+        // The head is 64 KiB minus one byte of field, then the blank line straddles.
+        let mut input = b"X: ".to_vec();
+        input.resize(64 * 1024 - 1, b'a');
+        input.extend_from_slice(b"\n\nbody");
+        let spool = spool_of(&input);
+        assert_eq!(spool.head.len(), 64 * 1024 + 1);
+        assert_eq!(collect(&spool), input);
+    }
+
+    #[test]
+    fn large_bodies_come_back_whole_and_sized() {
+        let mut input = b"A: 1\n\n".to_vec();
+        for i in 0..100_000u32 {
+            input.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        input.push(0xe9);
+        let spool = spool_of(&input);
+        assert_eq!(collect(&spool), input);
+        assert_eq!(spool.size(), crate::smtp::message_size(&input));
+        assert!(spool.eight_bit());
+        assert!(!spool_of(b"A: 1\n\nascii").eight_bit());
+    }
+}
