@@ -151,14 +151,15 @@ impl Driver<'_> {
             next = match next {
                 Next::Close(outcome) => return outcome,
                 Next::Receive => self.await_reply(&mut session),
-                Next::Send(command) => match self.write_command(&command, &session) {
+                Next::Send(commands) => match self.write_flight(&commands, &session) {
                     Ok(()) => self.await_reply(&mut session),
                     Err(kind) => session.handle_failure(kind),
                 },
-                Next::SendMessage => match self.write_message(message, &session) {
+                Next::SendMessage(after) => match self.write_message(message, &after, &session) {
                     Ok(()) => {
                         session.message_sent();
                         self.hooks.trace(&format!("--> . (wait upto {} seconds)", session.timeout().as_secs()));
+                        self.trace_commands(&after, &session);
                         self.await_reply(&mut session)
                     }
                     Err(kind) => session.handle_failure(kind),
@@ -265,25 +266,43 @@ impl Driver<'_> {
         }
     }
 
-    fn write_command(&mut self, command: &Command, session: &Session) -> Result<(), FailureKind> {
-        let mut line = Vec::with_capacity(64);
-        command.encode(&mut line);
-        // The timeout shown is the wait for the reply that follows, as in tcllib's trace.
-        self.hooks.trace(&format!("--> {command} (wait upto {} seconds)", session.timeout().as_secs()));
-        self.write(&line, session)
+    /// Writes a flight of commands in one write, so that no command waits for an
+    /// acknowledgement of the one before (Nagle) and the server can read them at once.
+    fn write_flight(&mut self, commands: &[Command], session: &Session) -> Result<(), FailureKind> {
+        let mut flight = Vec::with_capacity(64 * commands.len());
+        for command in commands {
+            command.encode(&mut flight);
+        }
+        self.trace_commands(commands, session);
+        self.write(&flight, session)
     }
 
-    /// Writes the message as a DATA section, in chunks so the encoded copy stays small.
-    fn write_message(&mut self, message: &[u8], session: &Session) -> Result<(), FailureKind> {
+    /// One trace line per command. The timeout shown is the wait for the command's reply,
+    /// as in tcllib's trace.
+    fn trace_commands(&mut self, commands: &[Command], session: &Session) {
+        for command in commands {
+            let wait = session.timeout_of(command.step()).as_secs();
+            self.hooks.trace(&format!("--> {command} (wait upto {wait} seconds)"));
+        }
+    }
+
+    /// Writes the message as a DATA section, in chunks so the encoded copy stays small,
+    /// and `after` (a pipelined QUIT) in the same write as the end of data. A message
+    /// smaller than a chunk takes one write.
+    fn write_message(&mut self, message: &[u8], after: &[Command], session: &Session) -> Result<(), FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(MESSAGE_CHUNK + MESSAGE_CHUNK / 8);
         for chunk in message.chunks(MESSAGE_CHUNK) {
-            out.clear();
             encoder.encode(chunk, &mut out);
-            self.write(&out, session)?;
+            if out.len() >= MESSAGE_CHUNK {
+                self.write(&out, session)?;
+                out.clear();
+            }
         }
-        out.clear();
         encoder.finish(&mut out);
+        for command in after {
+            command.encode(&mut out);
+        }
         self.write(&out, session)
     }
 

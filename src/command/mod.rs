@@ -74,6 +74,7 @@ pub fn sendmessage(interp: &Interp<'_>, args: &[Obj]) -> Result<Obj, TclError> {
         recipients: envelope.recipients,
         at_least_one: options.atleastone,
         message_size: smtp::message_size(&message),
+        eight_bit: smtp::is_8bit(&message),
         timeouts,
     };
     let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };

@@ -145,6 +145,12 @@ pub fn message_size(message: &[u8]) -> u64 {
     size
 }
 
+/// Whether the message has a byte above 127, so that it may only be sent with
+/// `BODY=8BITMIME` (RFC 6152) to a server that offers it.
+pub fn is_8bit(message: &[u8]) -> bool {
+    !message.is_ascii()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +167,13 @@ mod tests {
         }
         encoder.finish(&mut out);
         out
+    }
+
+    #[test]
+    fn eight_bit_means_a_byte_above_127() {
+        assert!(!is_8bit(b"plain ASCII, even \x00 and \x7f\r\n"));
+        assert!(is_8bit("caf\u{e9}".as_bytes()));
+        assert!(is_8bit(b"\x80"));
     }
 
     #[test]
