@@ -141,6 +141,20 @@ fn mail_refusal_with_several_recipients_quits_after_their_replies() {
 }
 
 #[test]
+fn a_reply_missing_after_a_mail_refusal_keeps_the_mail_refusal() {
+    let script = [greeting(), pipelining(), r(553, "no sender"), read_fails(FailureKind::Closed)];
+    let (_, outcome) = run_flights(to(&["c@d"]), &script);
+    assert_eq!(outcome, failed(Step::Mail, FailureKind::Reply(reply(553, "no sender"))));
+}
+
+#[test]
+fn no_reply_to_a_pipelined_data_after_every_refusal_still_reports_the_refusals() {
+    let script = [greeting(), pipelining(), ok(), r(550, "no c"), read_fails(FailureKind::Timeout(secs(3)))];
+    let (_, outcome) = run_flights(to(&["c@d"]), &script);
+    assert_eq!(outcome, not_sent(vec![refusal("c@d", 550, "no c")]));
+}
+
+#[test]
 fn mail_421_in_a_flight_closes_at_once() {
     let script = [greeting(), pipelining(), r(421, "closing")];
     let (flights_sent, outcome) = run_flights(params(), &script);

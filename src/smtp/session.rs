@@ -506,6 +506,15 @@ impl Session {
                 self.state = State::Closed;
                 Next::Close(Outcome::Failed(failure))
             }
+            // The rest of a pipelined flight after MAIL was refused: that refusal is the outcome.
+            State::Rcpt { .. } | State::Data if self.decided.is_some() => self.close(),
+            // A pipelined DATA after every recipient was refused: nothing was sent, and the
+            // refusals say why, as without pipelining.
+            State::Data if !self.deliverable() => {
+                let refused = std::mem::take(&mut self.refused);
+                self.decided = Some(Outcome::NotSent { refused });
+                self.close()
+            }
             State::Mail | State::Rcpt { .. } | State::Data | State::Message | State::EndOfData => {
                 self.state = State::Closed;
                 Next::Close(Outcome::Failed(failure))
