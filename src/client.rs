@@ -220,14 +220,15 @@ impl Driver<'_> {
             next = match next {
                 Next::Close(outcome) => return Ok(outcome),
                 Next::Receive => self.await_reply(&mut session),
-                Next::Send(command) => match self.write_command(&command, &session) {
+                Next::Send(commands) => match self.write_flight(&commands, &session) {
                     Ok(()) => self.await_reply(&mut session),
                     Err(kind) => session.handle_failure(kind),
                 },
-                Next::SendMessage => match self.write_message(message, &session) {
+                Next::SendMessage(after) => match self.write_message(message, &after, &session) {
                     Ok(()) => {
                         session.message_sent();
                         self.hooks.trace(&format!("--> . (wait upto {} seconds)", session.timeout().as_secs()));
+                        self.trace_commands(&after, &session);
                         self.await_reply(&mut session)
                     }
                     Err(kind) => session.handle_failure(kind),
@@ -346,18 +347,31 @@ impl Driver<'_> {
         }
     }
 
-    fn write_command(&mut self, command: &Command, session: &Session) -> Result<(), FailureKind> {
-        let mut line = Vec::with_capacity(64);
-        command.encode(&mut line);
-        // The timeout shown is the wait for the reply that follows, as in tcllib's trace.
-        self.hooks.trace(&format!("--> {command} (wait upto {} seconds)", session.timeout().as_secs()));
-        self.write(&line, session)
+    /// Writes a flight of commands in one write, so that no command waits for an
+    /// acknowledgement of the one before (Nagle) and the server can read them at once.
+    fn write_flight(&mut self, commands: &[Command], session: &Session) -> Result<(), FailureKind> {
+        let mut flight = Vec::with_capacity(64 * commands.len());
+        for command in commands {
+            command.encode(&mut flight);
+        }
+        self.trace_commands(commands, session);
+        self.write(&flight, session)
     }
 
-    /// Writes the message as a DATA section, in chunks so the encoded copy stays small.
-    /// Writes the message as a DATA section, a chunk at a time; stops between chunks when
-    /// the send is cancelled.
-    fn write_message(&mut self, message: &Spool, session: &Session) -> Result<(), FailureKind> {
+    /// One trace line per command. The timeout shown is the wait for the command's reply,
+    /// as in tcllib's trace.
+    fn trace_commands(&mut self, commands: &[Command], session: &Session) {
+        for command in commands {
+            let wait = session.timeout_of(command.step()).as_secs();
+            self.hooks.trace(&format!("--> {command} (wait upto {wait} seconds)"));
+        }
+    }
+
+    /// Writes the message as a DATA section, a chunk at a time so the encoded copy stays
+    /// small, and `after` (a pipelined QUIT) in the same write as the end of data: a
+    /// message smaller than a chunk takes one write. Stops between chunks when the send
+    /// is cancelled.
+    fn write_message(&mut self, message: &Spool, after: &[Command], session: &Session) -> Result<(), FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
         self.in_body = true;
@@ -366,17 +380,22 @@ impl Driver<'_> {
                 if self.cancel.is_requested() {
                     return Err(FailureKind::Closed);
                 }
-                out.clear();
                 encoder.encode(chunk, &mut out);
-                self.write(&out, session)
+                if out.len() >= spool::CHUNK {
+                    self.write(&out, session)?;
+                    out.clear();
+                }
+                Ok(())
             })
             .map_err(|e| match e {
                 ChunkError::Consumer(kind) => kind,
                 // The server gets no final dot, so it delivers nothing.
                 ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
             })?;
-        out.clear();
         encoder.finish(&mut out);
+        for command in after {
+            command.encode(&mut out);
+        }
         self.cancel.0.end_sent.store(true, Ordering::SeqCst);
         self.write(&out, session)?;
         self.in_body = false;

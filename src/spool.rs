@@ -26,7 +26,7 @@ pub struct Spool {
     body_len: u64,
     /// The size DATA will transmit, before dot-stuffing (for `SIZE=`).
     size: u64,
-    /// Whether any byte is outside ASCII (for `BODY=8BITMIME`).
+    /// Whether any byte is above 127 (for `BODY=8BITMIME`).
     eight_bit: bool,
 }
 

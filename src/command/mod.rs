@@ -118,6 +118,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         recipients: envelope.recipients,
         at_least_one: options.atleastone,
         message_size: message.size(),
+        eight_bit: message.eight_bit(),
         timeouts,
     };
     let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };

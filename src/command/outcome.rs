@@ -32,12 +32,14 @@ pub fn send_error(e: client::Error) -> TclError {
         client::Error::NoServer(failures) => {
             let each: Vec<String> = failures.iter().map(|(server, f)| format!("{server}: {f}")).collect();
             // A TLS refusal says so first (`SMTP TLS ...`): the server was usable, but not
-            // securely. Other failures are `SMTP SERVERS <last failure>`.
+            // securely; so does a missing extension (`SMTP EXTENSION 8BITMIME`): usable, but
+            // not for this message. Other failures are `SMTP SERVERS <last failure>`.
             let mut code = vec!["SMTP".to_string()];
             match failures.last() {
-                Some((_, last @ Failure { kind: FailureKind::TlsRefused { .. }, .. })) => {
-                    code.extend(failure_code(last))
-                }
+                Some((
+                    _,
+                    last @ Failure { kind: FailureKind::TlsRefused { .. } | FailureKind::ExtensionMissing(_), .. },
+                )) => code.extend(failure_code(last)),
                 Some((_, last)) => {
                     code.push("SERVERS".into());
                     code.extend(failure_code(last));
@@ -94,7 +96,7 @@ fn transaction_error(server: &Server, failure: &Failure) -> TclError {
 }
 
 /// `REPLY 553 MAIL`, `TIMEOUT ENDOFDATA`, `CLOSED RCPT`, `IO CONNECT`, `PROTOCOL EHLO`,
-/// `SIZE 2000 1000`, `TLS VERIFY`: what happened first, so `SMTP REPLY 5*`
+/// `SIZE 2000 1000`, `TLS VERIFY`, `EXTENSION SMTPUTF8`: what happened first, so `SMTP REPLY 5*`
 /// matches every refusal.
 fn failure_code(f: &Failure) -> Vec<String> {
     let step = f.step.code_word().to_string();
@@ -118,5 +120,6 @@ fn failure_code(f: &Failure) -> Vec<String> {
         }
         FailureKind::AuthUnsupported { .. } => vec!["AUTH".into(), "NOMECHANISM".into()],
         FailureKind::AuthServerNotVerified => vec!["AUTH".into(), "SERVER".into()],
+        FailureKind::ExtensionMissing(extension) => vec!["EXTENSION".into(), extension.keyword().into()],
     }
 }

@@ -21,12 +21,19 @@ pub enum Command {
     AuthResponse(Secret),
     /// Cancels a SASL exchange (RFC 4954 §4).
     AuthCancel,
+    /// MAIL FROM with its parameters: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152) and
+    /// `SMTPUTF8` (RFC 6531), each only when the server announced it.
     Mail {
         from: String,
         size: Option<u64>,
+        eight_bit: bool,
+        smtputf8: bool,
     },
     Rcpt(String),
     Data,
+    /// The end-of-data line on its own: ends a DATA section that must stay empty, after a
+    /// pipelined DATA got 354 although no recipient was accepted (RFC 2920 §3.1).
+    Dot,
     Rset,
     Quit,
 }
@@ -55,6 +62,7 @@ impl Command {
             Command::Mail { .. } => Step::Mail,
             Command::Rcpt(_) => Step::Rcpt,
             Command::Data => Step::Data,
+            Command::Dot => Step::EndOfData,
             Command::Rset => Step::Rset,
             Command::Quit => Step::Quit,
         }
@@ -74,10 +82,22 @@ impl fmt::Display for Command {
             Command::Auth(mechanism) => write!(f, "AUTH {}", mechanism.name()),
             Command::AuthResponse(_) => f.write_str("<credentials hidden>"),
             Command::AuthCancel => f.write_str("*"),
-            Command::Mail { from, size: None } => write!(f, "MAIL FROM:<{from}>"),
-            Command::Mail { from, size: Some(n) } => write!(f, "MAIL FROM:<{from}> SIZE={n}"),
+            Command::Mail { from, size, eight_bit, smtputf8 } => {
+                write!(f, "MAIL FROM:<{from}>")?;
+                if let Some(n) = size {
+                    write!(f, " SIZE={n}")?;
+                }
+                if *eight_bit {
+                    f.write_str(" BODY=8BITMIME")?;
+                }
+                if *smtputf8 {
+                    f.write_str(" SMTPUTF8")?;
+                }
+                Ok(())
+            }
             Command::Rcpt(to) => write!(f, "RCPT TO:<{to}>"),
             Command::Data => f.write_str("DATA"),
+            Command::Dot => f.write_str("."),
             Command::Rset => f.write_str("RSET"),
             Command::Quit => f.write_str("QUIT"),
         }
@@ -91,9 +111,28 @@ mod tests {
     #[test]
     fn mail_declares_size_only_when_given() {
         let mut out = Vec::new();
-        Command::Mail { from: "a@b".into(), size: None }.encode(&mut out);
-        Command::Mail { from: String::new(), size: Some(42) }.encode(&mut out);
+        Command::Mail { from: "a@b".into(), size: None, eight_bit: false, smtputf8: false }.encode(&mut out);
+        Command::Mail { from: String::new(), size: Some(42), eight_bit: false, smtputf8: false }.encode(&mut out);
         assert_eq!(out, b"MAIL FROM:<a@b>\r\nMAIL FROM:<> SIZE=42\r\n");
+    }
+
+    #[test]
+    fn mail_declares_body_and_smtputf8_when_asked() {
+        let mut out = Vec::new();
+        Command::Mail { from: "a@b".into(), size: Some(7), eight_bit: true, smtputf8: false }.encode(&mut out);
+        Command::Mail { from: "é@b".into(), size: None, eight_bit: true, smtputf8: true }.encode(&mut out);
+        assert_eq!(
+            out,
+            "MAIL FROM:<a@b> SIZE=7 BODY=8BITMIME\r\nMAIL FROM:<é@b> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_lone_dot_ends_an_empty_data_section() {
+        let mut out = Vec::new();
+        Command::Dot.encode(&mut out);
+        assert_eq!(out, b".\r\n");
+        assert_eq!(Command::Dot.step(), Step::EndOfData);
     }
 
     #[test]

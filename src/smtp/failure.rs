@@ -103,6 +103,28 @@ pub enum FailureKind {
     AuthUnsupported { offered: Vec<String> },
     /// DIGEST-MD5's proof from the server (rspauth) was wrong.
     AuthServerNotVerified,
+    /// The message needs a service extension the server does not announce. Found before
+    /// MAIL; another server may offer it.
+    ExtensionMissing(Extension),
+}
+
+/// A service extension a message cannot be sent without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    /// The message has 8-bit bytes (RFC 6152).
+    EightBitMime,
+    /// `address` (originator or recipient) is not ASCII (RFC 6531).
+    SmtpUtf8 { address: String },
+}
+
+impl Extension {
+    /// The EHLO keyword, also the word in `-errorcode` lists.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Extension::EightBitMime => "8BITMIME",
+            Extension::SmtpUtf8 { .. } => "SMTPUTF8",
+        }
+    }
 }
 
 /// A TLS weakness on which `-tlspolicy` is asked.
@@ -206,6 +228,12 @@ impl fmt::Display for Failure {
                  DIGEST-MD5, CRAM-MD5, LOGIN and PLAIN",
                 offered.join(" ")
             ),
+            FailureKind::ExtensionMissing(Extension::EightBitMime) => {
+                f.write_str("the message has 8-bit bytes and the server does not offer 8BITMIME")
+            }
+            FailureKind::ExtensionMissing(Extension::SmtpUtf8 { address }) => {
+                write!(f, "the address {address} is not ASCII and the server does not offer SMTPUTF8")
+            }
             FailureKind::AuthServerNotVerified => f.write_str(
                 "authentication failed: the server's DIGEST-MD5 proof (rspauth) is wrong, so it does \
                  not know the password: it is not the server it claims to be",

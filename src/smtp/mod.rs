@@ -13,6 +13,6 @@ mod session;
 pub use capabilities::Capabilities;
 pub use command::Command;
 pub use data::{message_size, DataEncoder, SizeCounter};
-pub use failure::{Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
+pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, Reply, ReplyError, Status};
 pub use session::{AuthParams, Next, Outcome, Params, Refusal, Session, Timeouts};

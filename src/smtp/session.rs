@@ -5,8 +5,11 @@
 //! 2. Give each complete reply to [`Session::handle_reply`], or, when no reply could be
 //!    read (timeout, closed connection, socket error, garbage), the reason to
 //!    [`Session::handle_failure`]. Both return a [`Next`]:
-//!    - `Send(cmd)`: write it, then read its reply (step 2);
-//!    - `SendMessage`: write the DATA section, call [`Session::message_sent`], read (step 2);
+//!    - `Send(commands)`: write them in one write (a flight: several only when the server
+//!      offers PIPELINING), then read the reply to the first (step 2); the session asks
+//!      for the other replies with `Receive`, in order;
+//!    - `SendMessage(commands)`: write the DATA section and, in the same last write, these
+//!      commands (a pipelined QUIT); call [`Session::message_sent`], read (step 2);
 //!    - `StartTls`: discard every byte received so far, run the TLS handshake, then call
 //!      [`Session::tls_established`] (or [`Session::tls_failed`]);
 //!    - `AskPolicy(issue)`: ask `-tlspolicy` (or apply the default) and give the answer to
@@ -19,12 +22,16 @@
 //!
 //! Replies are data, not errors: a refused recipient is an entry in the outcome, and only
 //! the engine decides which replies end the transaction.
+//!
+//! With PIPELINING (RFC 2920) MAIL, the RCPTs and, when a partial delivery is acceptable,
+//! DATA go in one flight; QUIT follows the end of data and RSET in the same flight. Nothing
+//! is pipelined across EHLO, STARTTLS or AUTH, whose replies change the dialogue.
 
 use std::time::Duration;
 
 use std::collections::VecDeque;
 
-use super::{Capabilities, Command, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
+use super::{Capabilities, Command, Extension, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
 use crate::sasl::{self, Credentials, Exchange, Mechanism};
 use crate::secret::Secret;
 
@@ -50,6 +57,8 @@ pub struct Params {
     pub at_least_one: bool,
     /// The message size for `SIZE=` (see `message_size`).
     pub message_size: u64,
+    /// The message has a byte above 127: it needs `BODY=8BITMIME` (RFC 6152).
+    pub eight_bit: bool,
     pub timeouts: Timeouts,
 }
 
@@ -141,8 +150,8 @@ pub enum Outcome {
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    Send(Command),
-    SendMessage,
+    Send(Vec<Command>),
+    SendMessage(Vec<Command>),
     StartTls,
     AskPolicy(TlsIssue),
     Receive,
@@ -179,6 +188,9 @@ enum State {
     /// Writing the message: no reply is due until `message_sent`.
     Message,
     EndOfData,
+    /// The reply to a lone `.` that ended a DATA section no recipient gets; the outcome is
+    /// already decided.
+    EmptyData,
     /// The reset after refused recipients; the outcome is already decided.
     Rset,
     /// Saying goodbye; the outcome is already decided.
@@ -216,7 +228,20 @@ pub struct Session {
     auth: AuthState,
     /// Remarks for the `-debug` trace, taken by the driver.
     notes: Vec<String>,
+    /// The server offers PIPELINING: the transaction's commands go in flights.
+    pipelining: bool,
+    /// How many RCPT commands have been written.
+    rcpts_sent: usize,
+    /// DATA was written in the flight of the last RCPTs; its reply follows theirs.
+    data_sent: bool,
+    /// QUIT was written after the last command (pipelined); only its reply is left to read.
+    quit_sent: bool,
 }
+
+/// The most RCPT commands in one flight. The client does not read while it writes, so the
+/// replies to a flight must fit in the socket buffers, or both sides would wait for each
+/// other (RFC 2920 §3.2); a hundred short replies fit in any.
+const MAX_FLIGHT_RCPTS: usize = 100;
 
 /// Where authentication stands.
 #[derive(Debug, Default)]
@@ -261,6 +286,10 @@ impl Session {
             issue: None,
             auth: AuthState::default(),
             notes: Vec::new(),
+            pipelining: false,
+            rcpts_sent: 0,
+            data_sent: false,
+            quit_sent: false,
         })
     }
 
@@ -280,7 +309,7 @@ impl Session {
             State::Rcpt { .. } => Step::Rcpt,
             State::Data => Step::Data,
             State::Message => Step::Message,
-            State::EndOfData => Step::EndOfData,
+            State::EndOfData | State::EmptyData => Step::EndOfData,
             State::Rset => Step::Rset,
             State::Quit | State::Closed => Step::Quit,
         }
@@ -288,25 +317,29 @@ impl Session {
 
     /// How long the current wait may last.
     pub fn timeout(&self) -> Duration {
+        self.timeout_of(self.step())
+    }
+
+    /// How long the wait at `step` may last (for a flight: the wait for each reply).
+    pub fn timeout_of(&self, step: Step) -> Duration {
         let t = &self.params.timeouts;
-        match self.state {
-            State::Greeting => t.greeting,
-            State::Ehlo
-            | State::Helo
-            | State::Onex
-            | State::Qued
-            | State::StartTls
-            | State::Handshake
-            | State::Policy { .. }
-            | State::Auth
-            | State::AuthCancel { .. }
-            | State::Data
-            | State::Rset => t.command,
-            State::Mail => t.mail,
-            State::Rcpt { .. } => t.rcpt,
-            State::Message => t.write,
-            State::EndOfData => t.end_of_data,
-            State::Quit | State::Closed => t.quit,
+        match step {
+            Step::Connect => t.connect,
+            Step::Greeting => t.greeting,
+            Step::Ehlo
+            | Step::Helo
+            | Step::Onex
+            | Step::Qued
+            | Step::StartTls
+            | Step::TlsHandshake
+            | Step::Auth
+            | Step::Data
+            | Step::Rset => t.command,
+            Step::Mail => t.mail,
+            Step::Rcpt => t.rcpt,
+            Step::Message => t.write,
+            Step::EndOfData => t.end_of_data,
+            Step::Quit => t.quit,
         }
     }
 
@@ -431,20 +464,23 @@ impl Session {
             State::Onex => self.after_onex(),
             State::Qued => self.start_auth(),
             State::Mail if code == 250 => self.send_rcpt(0),
-            State::Rcpt { index } => self.handle_rcpt(index, reply),
-            State::Data if code == 354 => {
-                self.state = State::Message;
-                Next::SendMessage
+            // The rest of the flight is in the server's hands: read its replies before
+            // saying goodbye, since a pipelined DATA may still get a 354 (RFC 2920 §3.1).
+            State::Mail if self.pipelining && code != 421 => {
+                self.decided = Some(Outcome::Failed(Failure { step: Step::Mail, kind: FailureKind::Reply(reply) }));
+                self.send_rcpt(0)
             }
+            State::Rcpt { index } => self.handle_rcpt(index, reply),
+            State::Data => self.handle_data(reply),
             State::EndOfData if code == 250 || code == 251 => {
                 let refused = std::mem::take(&mut self.refused);
                 self.quit(Outcome::Delivered { refused })
             }
-            State::Mail | State::Data | State::EndOfData | State::Message => {
+            State::Mail | State::EndOfData | State::Message => {
                 let step = self.step();
                 self.fail(Failure { step, kind: FailureKind::Reply(reply) })
             }
-            State::Rset => self.goodbye(),
+            State::Rset | State::EmptyData => self.goodbye(),
             State::Quit | State::Closed => self.close(),
         }
     }
@@ -470,18 +506,27 @@ impl Session {
                 self.state = State::Closed;
                 Next::Close(Outcome::Failed(failure))
             }
+            // The rest of a pipelined flight after MAIL was refused: that refusal is the outcome.
+            State::Rcpt { .. } | State::Data if self.decided.is_some() => self.close(),
+            // A pipelined DATA after every recipient was refused: nothing was sent, and the
+            // refusals say why, as without pipelining.
+            State::Data if !self.deliverable() => {
+                let refused = std::mem::take(&mut self.refused);
+                self.decided = Some(Outcome::NotSent { refused });
+                self.close()
+            }
             State::Mail | State::Rcpt { .. } | State::Data | State::Message | State::EndOfData => {
                 self.state = State::Closed;
                 Next::Close(Outcome::Failed(failure))
             }
             // The result is known; a broken goodbye does not change it.
-            State::Rset | State::Quit | State::Closed => self.close(),
+            State::Rset | State::EmptyData | State::Quit | State::Closed => self.close(),
         }
     }
 
     fn send(&mut self, state: State, command: Command) -> Next {
         self.state = state;
-        Next::Send(command)
+        Next::Send(vec![command])
     }
 
     /// After EHLO/HELO: STARTTLS first when wanted (nothing else is worth saying before
@@ -595,33 +640,97 @@ impl Session {
         }
     }
 
+    /// Starts the transaction: MAIL alone, or with PIPELINING MAIL and the first flight
+    /// of RCPTs (and DATA when it may go with them).
     fn start_mail(&mut self) -> Next {
+        if let Some(missing) = self.missing_extension() {
+            let failure = Failure { step: Step::Mail, kind: FailureKind::ExtensionMissing(missing) };
+            return self.quit(Outcome::Unusable(failure));
+        }
         let size = self.params.message_size;
         if let Some(limit) = self.capabilities.size_limit() {
             if size > limit {
                 return self.fail(Failure { step: Step::Mail, kind: FailureKind::TooBig { size, limit } });
             }
         }
-        let size = self.capabilities.has("SIZE").then_some(size);
-        let from = self.params.sender.clone();
-        self.send(State::Mail, Command::Mail { from, size })
+        let mail = Command::Mail {
+            from: self.params.sender.clone(),
+            size: self.capabilities.has("SIZE").then_some(size),
+            eight_bit: self.params.eight_bit,
+            smtputf8: !self.all_addresses_ascii(),
+        };
+        self.pipelining = self.capabilities.has("PIPELINING");
+        let mut flight = vec![mail];
+        if self.pipelining {
+            flight.extend(self.rcpt_flight(0));
+        }
+        self.state = State::Mail;
+        Next::Send(flight)
     }
 
-    fn send_rcpt(&mut self, index: usize) -> Next {
-        match self.params.recipients.get(index) {
-            Some(to) => {
-                let to = to.clone();
-                self.send(State::Rcpt { index }, Command::Rcpt(to))
+    /// The extension this message needs and the server does not offer: SMTPUTF8 for an
+    /// address that is not ASCII, 8BITMIME for 8-bit bytes (a server offering SMTPUTF8
+    /// must offer 8BITMIME too, RFC 6531 §3.1, so both are checked).
+    fn missing_extension(&self) -> Option<Extension> {
+        let p = &self.params;
+        if let Some(address) = std::iter::once(&p.sender).chain(&p.recipients).find(|a| !a.is_ascii()) {
+            if !self.capabilities.has("SMTPUTF8") {
+                return Some(Extension::SmtpUtf8 { address: address.clone() });
             }
-            None => self.after_rcpts(),
         }
+        (p.eight_bit && !self.capabilities.has("8BITMIME")).then_some(Extension::EightBitMime)
+    }
+
+    fn all_addresses_ascii(&self) -> bool {
+        self.params.sender.is_ascii() && self.params.recipients.iter().all(|a| a.is_ascii())
+    }
+
+    /// The RCPT commands from `index` on that go in the next flight: one without
+    /// PIPELINING, up to `MAX_FLIGHT_RCPTS` with it, followed by DATA after the last
+    /// recipient when a partial delivery is acceptable.
+    ///
+    /// DATA waits for the RCPT replies otherwise: once DATA has its 354 the only way out
+    /// is the end-of-data dot, which would deliver an empty message to the recipients
+    /// accepted so far when the message must not go to anyone (some recipient refused,
+    /// no `-atleastone`). With one recipient, or with `-atleastone`, a 354 after refusals
+    /// means no recipient was accepted, and the dot then delivers nothing.
+    fn rcpt_flight(&mut self, index: usize) -> Vec<Command> {
+        let recipients = &self.params.recipients;
+        let end = if self.pipelining { (index + MAX_FLIGHT_RCPTS).min(recipients.len()) } else { index + 1 };
+        let mut flight: Vec<Command> =
+            recipients.get(index..end).unwrap_or_default().iter().cloned().map(Command::Rcpt).collect();
+        self.rcpts_sent = end;
+        if self.pipelining && end == recipients.len() && (self.params.at_least_one || recipients.len() == 1) {
+            flight.push(Command::Data);
+            self.data_sent = true;
+        }
+        flight
+    }
+
+    /// Waits for the reply to RCPT `index`, writing its flight first if that is not done.
+    fn send_rcpt(&mut self, index: usize) -> Next {
+        if index < self.rcpts_sent {
+            self.state = State::Rcpt { index };
+            return Next::Receive;
+        }
+        // Past the last recipient, or MAIL was refused and its flight is drained.
+        if index >= self.params.recipients.len() || self.decided.is_some() {
+            return self.after_rcpts();
+        }
+        let flight = self.rcpt_flight(index);
+        self.state = State::Rcpt { index };
+        Next::Send(flight)
     }
 
     fn handle_rcpt(&mut self, index: usize, reply: Reply) -> Next {
         match reply.code {
-            250 | 251 => self.accepted += 1,
             // 421: the server is closing the connection; no further command can succeed.
+            // After a refused MAIL that refusal is the better explanation.
+            421 if self.decided.is_some() => return self.close(),
             421 => return self.fail(Failure { step: Step::Rcpt, kind: FailureKind::Reply(reply) }),
+            // MAIL was refused: the replies of its flight mean nothing.
+            _ if self.decided.is_some() => {}
+            250 | 251 => self.accepted += 1,
             _ => {
                 let address = self.params.recipients.get(index).cloned().unwrap_or_default();
                 self.refused.push(Refusal { address, reply });
@@ -630,15 +739,91 @@ impl Session {
         self.send_rcpt(index + 1)
     }
 
-    /// Sends the message only when every recipient was accepted, or with `at_least_one`
-    /// when some were (tcllib's rule); otherwise resets the transaction.
+    /// Whether the message goes out: only when every recipient was accepted, or with
+    /// `at_least_one` when some were (tcllib's rule), and MAIL was not refused.
+    fn deliverable(&self) -> bool {
+        self.decided.is_none() && self.accepted > 0 && (self.refused.is_empty() || self.params.at_least_one)
+    }
+
+    /// After the last RCPT reply: DATA (its reply is next if it was pipelined), or the end
+    /// of a transaction that will not send anything.
     fn after_rcpts(&mut self) -> Next {
-        if self.accepted > 0 && (self.refused.is_empty() || self.params.at_least_one) {
+        if self.data_sent {
+            self.state = State::Data;
+            return Next::Receive;
+        }
+        if self.decided.is_some() {
+            return self.goodbye();
+        }
+        if self.deliverable() {
             return self.send(State::Data, Command::Data);
         }
+        self.not_sent()
+    }
+
+    /// The reply to DATA. A pipelined DATA also gets here when the transaction failed
+    /// before it; if the server then says 354 anyway, a lone dot ends the empty data
+    /// section (RFC 2920 §3.1).
+    fn handle_data(&mut self, reply: Reply) -> Next {
+        if self.deliverable() {
+            if reply.code == 354 {
+                return self.start_message();
+            }
+            return self.fail(Failure { step: Step::Data, kind: FailureKind::Reply(reply) });
+        }
+        let mail_refused = self.decided.is_some();
+        if !mail_refused {
+            let refused = std::mem::take(&mut self.refused);
+            self.decided = Some(Outcome::NotSent { refused });
+        }
+        match reply.code {
+            354 if self.accepted == 0 => {
+                self.notes.push("DATA accepted although no recipient was: ending it empty".into());
+                self.state = State::EmptyData;
+                self.quit_sent = true;
+                Next::Send(vec![Command::Dot, Command::Quit])
+            }
+            // Never reached while DATA is pipelined only when a partial delivery is
+            // acceptable (see `rcpt_flight`). Should that change, dropping the connection
+            // leaves the data section unfinished, which delivers nothing, whereas the dot
+            // would deliver an empty message.
+            354 => {
+                self.notes.push("DATA accepted but the message must not be sent: closing".into());
+                self.close()
+            }
+            421 => self.close(),
+            _ if mail_refused => self.goodbye(),
+            _ => self.reset(),
+        }
+    }
+
+    /// Nothing is sent because of refused recipients: reset the transaction (as tcllib
+    /// does) and say goodbye.
+    fn not_sent(&mut self) -> Next {
         let refused = std::mem::take(&mut self.refused);
         self.decided = Some(Outcome::NotSent { refused });
-        self.send(State::Rset, Command::Rset)
+        self.reset()
+    }
+
+    /// RSET, with QUIT in the same flight when the server pipelines.
+    fn reset(&mut self) -> Next {
+        self.state = State::Rset;
+        if self.pipelining {
+            self.quit_sent = true;
+            return Next::Send(vec![Command::Rset, Command::Quit]);
+        }
+        Next::Send(vec![Command::Rset])
+    }
+
+    /// DATA got its 354: the message is next, followed by QUIT when the server pipelines
+    /// (success still only counts once the end of data has its 250).
+    fn start_message(&mut self) -> Next {
+        self.state = State::Message;
+        if self.pipelining {
+            self.quit_sent = true;
+            return Next::SendMessage(vec![Command::Quit]);
+        }
+        Next::SendMessage(Vec::new())
     }
 
     fn unusable(&mut self, kind: FailureKind) -> Next {
@@ -664,7 +849,13 @@ impl Session {
         self.goodbye()
     }
 
+    /// QUIT, or its reply when it was pipelined.
     fn goodbye(&mut self) -> Next {
+        if self.quit_sent {
+            self.state = State::Quit;
+            return Next::Receive;
+        }
+        self.quit_sent = true;
         self.send(State::Quit, Command::Quit)
     }
 

@@ -110,15 +110,13 @@ fn not_sent(refused: Vec<Refusal>) -> Outcome {
 struct Transcript {
     /// Commands written, in their Display form, and "<message>" for the DATA section.
     sent: Vec<String>,
+    /// The same grouped by write: each flight (a `Send` or a `SendMessage`) in one entry.
+    flights: Vec<Vec<String>>,
     /// What the engine said it was waiting for (`step()`, `timeout()`) at each wait: before
     /// each reply is read, and while the message is written.
     waits: Vec<(Step, Duration)>,
     outcome: Outcome,
 }
-
-/// Bound on driver rounds; every round consumes a script entry, so a longer dialogue
-/// means the engine is looping.
-const MAX_ROUNDS: usize = 64;
 
 /// Runs one connection against `script` and returns the whole transcript. Panics when the
 /// engine waits for more events than scripted, ends with script entries left over, or
@@ -127,20 +125,26 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
     let mut session = Session::new(params).expect("test params are valid");
     let mut events = script.iter();
     let mut sent: Vec<String> = Vec::new();
+    let mut flights: Vec<Vec<String>> = Vec::new();
     let mut waits = Vec::new();
 
     // The driver reads the greeting first.
     let mut next = feed(&mut session, &mut events, &sent, &mut waits);
-    for _ in 0..MAX_ROUNDS {
+    // Every round consumes a script entry, so a longer dialogue means the engine is looping.
+    let max_rounds = script.len() + 1;
+    for _ in 0..max_rounds {
         next = match next {
             Next::Close(outcome) => {
                 let unused: Vec<_> = events.collect();
                 assert!(unused.is_empty(), "the engine closed with {outcome:?} but {unused:?} remain unused");
-                return Transcript { sent, waits, outcome };
+                return Transcript { sent, flights, waits, outcome };
             }
-            Next::Send(command) => {
-                assert_eq!(session.step(), command.step(), "the engine waits for a step other than {command}'s");
-                sent.push(command.to_string());
+            Next::Send(commands) => {
+                let first = commands.first().expect("a flight has a command");
+                assert_eq!(session.step(), first.step(), "the engine waits for a step other than {first}'s");
+                let flight: Vec<String> = commands.iter().map(Command::to_string).collect();
+                sent.extend(flight.iter().cloned());
+                flights.push(flight);
                 feed(&mut session, &mut events, &sent, &mut waits)
             }
             Next::Receive => feed(&mut session, &mut events, &sent, &mut waits),
@@ -156,10 +160,13 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
                 }
                 other => panic!("the engine asks the policy about {issue:?} but the script has {other:?}"),
             },
-            Next::SendMessage => {
+            Next::SendMessage(after) => {
                 assert_eq!(session.step(), Step::Message, "no reply is due while the message is written");
                 waits.push((session.step(), session.timeout()));
-                sent.push("<message>".into());
+                let mut flight = vec!["<message>".to_string()];
+                flight.extend(after.iter().map(Command::to_string));
+                sent.extend(flight.iter().cloned());
+                flights.push(flight);
                 if let Some(Scripted::WriteFails(kind)) = events.as_slice().first() {
                     events.next();
                     session.handle_failure(kind.clone())
@@ -171,7 +178,7 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
             }
         };
     }
-    panic!("no outcome after {MAX_ROUNDS} rounds: livelock? sent {sent:?}");
+    panic!("no outcome after {max_rounds} rounds: livelock? sent {sent:?}");
 }
 
 /// Gives the engine the next scripted handshake result.
@@ -242,6 +249,7 @@ fn params() -> Params {
         recipients: vec!["c@d".into(), "e@f".into()],
         at_least_one: false,
         message_size: 350,
+        eight_bit: false,
         timeouts: test_timeouts(),
     }
 }
@@ -740,11 +748,11 @@ fn new_session_awaits_the_greeting() {
 #[test]
 fn end_of_data_wait_starts_after_message_sent() {
     let mut session = Session::new(to(&["c@d"])).unwrap();
-    assert!(matches!(session.handle_reply(reply(220, "hi")), Next::Send(Command::Ehlo(_))));
-    assert!(matches!(session.handle_reply(reply(250, "hi")), Next::Send(Command::Mail { .. })));
-    assert!(matches!(session.handle_reply(reply(250, "ok")), Next::Send(Command::Rcpt(_))));
-    assert_eq!(session.handle_reply(reply(250, "ok")), Next::Send(Command::Data));
-    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage);
+    assert!(matches!(session.handle_reply(reply(220, "hi")), Next::Send(c) if matches!(c[..], [Command::Ehlo(_)])));
+    assert!(matches!(session.handle_reply(reply(250, "hi")), Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
+    assert!(matches!(session.handle_reply(reply(250, "ok")), Next::Send(c) if matches!(c[..], [Command::Rcpt(_)])));
+    assert_eq!(session.handle_reply(reply(250, "ok")), Next::Send(vec![Command::Data]));
+    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage(vec![]));
     assert_eq!((session.step(), session.timeout()), (Step::Message, secs(8)));
     session.message_sent();
     assert_eq!((session.step(), session.timeout()), (Step::EndOfData, secs(6)));
@@ -1012,9 +1020,10 @@ fn implicit_tls_handshake_comes_before_the_greeting() {
     assert_eq!(session.tls_established(), Next::Receive);
     assert!(session.is_tls());
     // With TLS from the start, STARTTLS is never attempted.
-    assert_eq!(session.handle_reply(greeting_reply()), Next::Send(Command::Ehlo("client.example".into())));
+    assert_eq!(session.handle_reply(greeting_reply()), Next::Send(vec![Command::Ehlo("client.example".into())]));
     let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "STARTTLS".into()] });
-    assert_eq!(next, Next::Send(Command::Mail { from: "a@b".into(), size: None }));
+    let mail = Command::Mail { from: "a@b".into(), size: None, eight_bit: false, smtputf8: false };
+    assert_eq!(next, Next::Send(vec![mail]));
 }
 
 #[test]
@@ -1083,7 +1092,8 @@ fn auth_response_on_the_wire_is_the_base64_credentials() {
     let mut session = Session::new(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
     session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "AUTH PLAIN".into()] });
-    let Next::Send(response) = session.handle_reply(reply(334, "")) else { panic!("no response") };
+    let Next::Send(flight) = session.handle_reply(reply(334, "")) else { panic!("no response") };
+    let [response] = &flight[..] else { panic!("SASL responses are not pipelined: {flight:?}") };
     let mut wire = Vec::new();
     response.encode(&mut wire);
     assert_eq!(wire, format!("{PLAIN_RESPONSE}\r\n").as_bytes());
@@ -1121,7 +1131,7 @@ fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
     let mut session = Session::new(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
     let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "SIZE".into()] });
-    assert!(matches!(next, Next::Send(Command::Mail { .. })));
+    assert!(matches!(next, Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
     assert!(session.take_notes().iter().any(|n| n.contains("offers no AUTH")));
 }
 
@@ -1226,3 +1236,10 @@ fn digest_md5_success_without_the_servers_proof_is_refused() {
     assert_eq!(&sent[1..3], ["AUTH DIGEST-MD5".to_string(), hidden()]);
     assert_eq!(outcome, failed(Step::Auth, FailureKind::AuthServerNotVerified));
 }
+
+// ---------------------------------------------------------------------------------------
+// PIPELINING, 8BITMIME and SMTPUTF8: in their own file, with this driver
+// ---------------------------------------------------------------------------------------
+
+#[path = "pipelining_tests.rs"]
+mod pipelining;

@@ -62,7 +62,11 @@ After a DATA reply starting with "3", the server reads the message data up to th
 Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
   {"conn": N, "ev": "open"}
   {"conn": N, "ev": "C", "line": L, "crlf": true|false}      (L = raw bytes as latin-1;
-                                   "eof": true marks an unterminated last fragment)
+                                   "eof": true marks an unterminated last fragment;
+                                   "queued": true marks a line that had already arrived
+                                   with earlier input when the server came to read it,
+                                   i.e. the client sent it without waiting for the
+                                   reply to the line before: pipelining)
   {"conn": N, "ev": "S", "line": L}        one per reply line sent (@raw: one entry holding
                                    the raw text as latin-1, with "raw": true; @big: "big": N
                                    and a shortened line; @endless: only the first line,
@@ -238,11 +242,15 @@ class Connection:
                 raise ConnectionDone("client")
 
     def read_command(self):
+        queued = b"\n" in self.buf
         raw = self.readline()
         crlf = raw.endswith(b"\r\n")
         text = raw[:-2] if crlf else raw[:-1]
         line = text.decode("latin-1")
-        self.log("C", line=line, crlf=crlf)
+        if queued:
+            self.log("C", line=line, crlf=crlf, queued=True)
+        else:
+            self.log("C", line=line, crlf=crlf)
         return line
 
     def drain_nonblocking(self):
