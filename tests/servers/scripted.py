@@ -35,6 +35,11 @@ followed by CRLF, all in one write. Special prefixes:
   @raw:TEXT              send TEXT exactly, Python escapes (\\r \\n \\x00 ...) interpreted,
                          no CRLF added
   @trickle:SECONDS:REST  send REST's bytes one byte at a time, SECONDS between bytes
+  @trickle-wire:SECONDS:REST
+                         behave as REST, but send every byte that goes on the wire SECONDS
+                         after the previous one: under TLS the bytes of the encrypted
+                         records, so one record takes many seconds to arrive; after 6 s
+                         of that the server gives up and closes the connection
   @big:N:PREFIX          send PREFIX then N 'x' bytes and no line ending, then as @hang
   @endless[:SECONDS]     send "250-more" lines forever, one every SECONDS (default 0.001;
                          0: as fast as the client takes them, in batches) until the client
@@ -122,6 +127,7 @@ Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -207,7 +213,8 @@ class Connection:
         self.tls_in = None
         self.tls_out = None
         self.tls_eof = False
-        # @handshake-trickle: seconds between bytes sent, and when to give up.
+        # @handshake-trickle, @trickle-wire: seconds between bytes sent, and when to
+        # give up (see trickling()).
         self.trickle_delay = None
         self.trickle_until = 0.0
 
@@ -491,6 +498,10 @@ class Connection:
                     time.sleep(delay)
 
             return self.act(rest, trickle, listen)
+        if value.startswith("@trickle-wire:"):
+            _, secs, rest = value.split(":", 2)
+            with self.trickling(float(secs)):
+                return self.act(rest, send, listen)
         if value.startswith("@big:"):
             _, count, prefix = value.split(":", 2)
             count = int(count)
@@ -528,14 +539,21 @@ class Connection:
             if len(parts) < 4 or not parts[2] or not parts[3]:
                 raise ValueError("bad behaviour %r: want @handshake-trickle:S:CERT:KEY" % value)
             data = self.send_ready(send)
-            self.trickle_delay = float(parts[1])
-            self.trickle_until = time.monotonic() + 6
-            try:
+            with self.trickling(float(parts[1])):
                 self.start_tls(parts[2], parts[3])
-            finally:
-                self.trickle_delay = None
             return data
         raise ValueError("unknown behaviour %r" % value)
+
+    @contextlib.contextmanager
+    def trickling(self, delay):
+        """Within: every byte sent on the socket goes `delay` seconds after the previous
+        one, for at most 6 s, after which the server closes the connection."""
+        self.trickle_delay = delay
+        self.trickle_until = time.monotonic() + 6
+        try:
+            yield
+        finally:
+            self.trickle_delay = None
 
     def send_ready(self, send):
         """The 220 reply to STARTTLS."""
