@@ -38,7 +38,7 @@ followed by CRLF, all in one write. Special prefixes:
   @trickle-wire:SECONDS:REST
                          behave as REST, but send every byte that goes on the wire SECONDS
                          after the previous one: under TLS the bytes of the encrypted
-                         records, so one record takes many seconds to arrive; after 6 s
+                         records, so one record takes many seconds to arrive; after 4 s
                          of that the server gives up and closes the connection
   @big:N:PREFIX          send PREFIX then N 'x' bytes and no line ending, then as @hang
   @endless[:SECONDS]     send "250-more" lines forever, one every SECONDS (default 0.001;
@@ -68,7 +68,7 @@ followed by CRLF, all in one write. Special prefixes:
                          (e.g. @close, @reset, @hang, @raw:..., @big:..., a reply)
   @handshake-trickle:SECONDS:CERTFILE:KEYFILE
                          as @starttls (no INJECT), but every byte the server sends during
-                         the handshake goes SECONDS after the previous one; after 6 s of
+                         the handshake goes SECONDS after the previous one; after 4 s of
                          that the server gives up and closes the connection
 
 In a data section ("BODY"), after the first line of data has arrived:
@@ -547,9 +547,9 @@ class Connection:
     @contextlib.contextmanager
     def trickling(self, delay):
         """Within: every byte sent on the socket goes `delay` seconds after the previous
-        one, for at most 6 s, after which the server closes the connection."""
+        one, for at most 4 s, after which the server closes the connection."""
         self.trickle_delay = delay
-        self.trickle_until = time.monotonic() + 6
+        self.trickle_until = time.monotonic() + 4
         try:
             yield
         finally:
