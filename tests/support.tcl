@@ -467,11 +467,14 @@ proc ::ts::IsSeq {v} {
 
 # ::ts::server ?script? --
 #	Start scripted.py with script, a dict event -> behaviour (see scripted.py: keys
-#	"greeting", verbs like "EHLO" "RCPT", "DOT", "AUTHDATA", "*"; values are reply
-#	text or @close @reset @hang @delay:S:X @raw:T @trickle:S:X @big:N:P @endless
-#	@then-close:X @stay:X @starttls:C:K[:I] (see [::ts::starttls]), or
-#	[::ts::seq v1 v2 ...]); key "implicit_tls" (value from [::ts::implicit_tls])
-#	makes every connection TLS from the first byte. Returns a handle.
+#	"greeting", verbs like "EHLO" "RCPT", "DOT", "AUTHDATA", "BODY" (the middle of a
+#	data section), "*"; values are reply text or @close @reset @hang @delay:S:X @raw:T
+#	@trickle:S:X @trickle-wire:S:X @big:N:P @endless[:S] @silent @then-close:X @stay:X
+#	@starttls:C:K[:I] (see [::ts::starttls]) @handshake-fault:X
+#	@handshake-trickle:S:C:K, in "BODY" also @slowread:S, or [::ts::seq v1 v2 ...]);
+#	key "implicit_tls" (value from [::ts::implicit_tls]) makes every connection TLS
+#	from the first byte; key "rcvbuf" sets the connections' receive buffer. Returns a
+#	handle.
 proc ::ts::server {{script {}}} {
     variable python
     variable serversdir

@@ -12,6 +12,9 @@ The script is a JSON object mapping events to behaviours:
   "greeting"     what the server does when a client connects
   "EHLO", "MAIL", ... (upper case)  the reply to that command verb
   "DOT"          the reply after the end-of-data line
+  "BODY"         what the server does in the middle of a data section, right after its
+                 first line has arrived (no default: without this key nothing happens
+                 there). Some values mean something else here; see "In a data section"
   "AUTHDATA"     the reply to a line sent right after a 334 reply (a SASL response)
   "*"            fallback for verbs without an entry or a default
 
@@ -32,8 +35,17 @@ followed by CRLF, all in one write. Special prefixes:
   @raw:TEXT              send TEXT exactly, Python escapes (\\r \\n \\x00 ...) interpreted,
                          no CRLF added
   @trickle:SECONDS:REST  send REST's bytes one byte at a time, SECONDS between bytes
+  @trickle-wire:SECONDS:REST
+                         behave as REST, but send every byte that goes on the wire SECONDS
+                         after the previous one: under TLS the bytes of the encrypted
+                         records, so one record takes many seconds to arrive; after 4 s
+                         of that the server gives up and closes the connection
   @big:N:PREFIX          send PREFIX then N 'x' bytes and no line ending, then as @hang
-  @endless               send "250-more" lines forever (one per ms) until the client closes
+  @endless[:SECONDS]     send "250-more" lines forever, one every SECONDS (default 0.001;
+                         0: as fast as the client takes them, in batches) until the client
+                         closes
+  @silent                send nothing and go on with the dialogue (e.g. "DOT" after a
+                         "BODY" reply: the server has answered already)
   @then-close:REST       behave as REST, then close the connection
   @stay:REST             behave as REST and do not close afterwards (useful for QUIT,
                          which otherwise always closes the connection after its reply)
@@ -50,11 +62,35 @@ followed by CRLF, all in one write. Special prefixes:
                          offers TLS by default: the default EHLO does not announce
                          STARTTLS and STARTTLS gets the "*" reply; script e.g. "EHLO":
                          "250-x\\n250 STARTTLS" and "STARTTLS": "@starttls:C:K".
+  @handshake-fault:REST  send "220 2.0.0 Ready to start TLS", read the client's first TLS
+                         record (its ClientHello; logged as "tls-hello" with its length n),
+                         then, instead of a TLS handshake, behave as REST in plaintext
+                         (e.g. @close, @reset, @hang, @raw:..., @big:..., a reply)
+  @handshake-trickle:SECONDS:CERTFILE:KEYFILE
+                         as @starttls (no INJECT), but every byte the server sends during
+                         the handshake goes SECONDS after the previous one; after 4 s of
+                         that the server gives up and closes the connection
+
+In a data section ("BODY"), after the first line of data has arrived:
+  @close                 send FIN, then read and discard the client's input until it closes
+  @reset                 close with a TCP RST at once
+  @hang                  stop reading (the client's writes fill the buffers and block) for
+                         up to 60 s, then close
+  @slowread:SECONDS      read the rest one byte every SECONDS until the client closes
+  anything else          sent (as a reply, @raw, @big, @endless, @trickle...) by a second
+                         thread while the data section goes on being read; @big and
+                         @endless then do not read input themselves. The data section
+                         ends as usual and "DOT" is acted after it: script "DOT": "@silent"
+                         when the BODY reply is the only answer the server gives.
 
 Script keys that are not events:
   "implicit_tls": "CERTFILE:KEYFILE"   every connection is TLS from the first byte: the
                          handshake runs before the greeting (a failed handshake is logged
                          and closes the connection without a greeting).
+  "rcvbuf": "BYTES"      the receive buffer of every connection (SO_RCVBUF, which also stops
+                         the kernel from growing it): with a small one and a "BODY" that
+                         stops reading, a large message cannot all be buffered, so the
+                         client is still writing when the server acts.
 
 After a DATA reply starting with "3", the server reads the message data up to the line
 "." (".\\r\\n"; a bare ".\\n" is also accepted and noted as "term": "lf") and answers DOT.
@@ -81,6 +117,8 @@ Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
                                    after a successful handshake (@starttls, implicit_tls);
                                    sni is the server name the client sent (null: none).
                                    C/S lines afterwards are the decrypted dialogue.
+  {"conn": N, "ev": "tls-hello", "n": K}    @handshake-fault read the client's first TLS
+                                   record (K bytes)
   {"conn": N, "ev": "tls-failed", "error": E [, "plaintext": P]}
                                    the handshake failed (E: OpenSSL's reason, or "EOF
                                    during handshake"); then the server closes (why
@@ -93,6 +131,7 @@ Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -178,6 +217,10 @@ class Connection:
         self.tls_in = None
         self.tls_out = None
         self.tls_eof = False
+        # @handshake-trickle, @trickle-wire: seconds between bytes sent, and when to
+        # give up (see trickling()).
+        self.trickle_delay = None
+        self.trickle_until = 0.0
 
     # ---- logging -------------------------------------------------------------------
     def log(self, ev, **kw):
@@ -267,7 +310,14 @@ class Connection:
     # ---- output ----------------------------------------------------------------------
     def send_raw(self, data):
         try:
-            self.sock.sendall(data)
+            if self.trickle_delay is None:
+                self.sock.sendall(data)
+                return
+            for b in data:
+                if time.monotonic() > self.trickle_until:
+                    self.close_server()
+                self.sock.sendall(bytes([b]))
+                time.sleep(self.trickle_delay)
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
             raise ConnectionDone("client")
 
@@ -411,9 +461,10 @@ class Connection:
             value = value.replace("CLIENT", client_arg)
         return value
 
-    def act(self, value, send=None):
+    def act(self, value, send=None, listen=True):
         """Carry out one behaviour. Returns the bytes sent (b"" if nothing was sent).
-        Raises ConnectionDone when the connection ends."""
+        Raises ConnectionDone when the connection ends. listen=False (a "BODY" reply sent
+        by a second thread): @big and @endless never read input, another thread does."""
         if send is None:
             send = self.send_all
         if not value.startswith("@"):
@@ -431,12 +482,15 @@ class Connection:
             self.close_server(reset=True)
         if value == "@hang":
             self.hang()
-        if value == "@endless":
-            self.endless()
+        if value == "@endless" or value.startswith("@endless:"):
+            interval = float(value.split(":", 1)[1]) if ":" in value else 0.001
+            self.endless(interval, drain=listen)
+        if value == "@silent":
+            return b""
         if value.startswith("@delay:"):
             _, secs, rest = value.split(":", 2)
             time.sleep(float(secs))
-            return self.act(rest, send)
+            return self.act(rest, send, listen)
         if value.startswith("@raw:"):
             data = unescape(value[len("@raw:"):])
             send(data)
@@ -451,13 +505,19 @@ class Connection:
                     self.send_all(bytes([b]))
                     time.sleep(delay)
 
-            return self.act(rest, trickle)
+            return self.act(rest, trickle, listen)
+        if value.startswith("@trickle-wire:"):
+            _, secs, rest = value.split(":", 2)
+            with self.trickling(float(secs)):
+                return self.act(rest, send, listen)
         if value.startswith("@big:"):
             _, count, prefix = value.split(":", 2)
             count = int(count)
             head = prefix.encode("utf-8")
             send(head + b"x" * count)
             self.log("S", line=prefix + "x" * min(count, 20) + "...", big=count)
+            if not listen:
+                return head
             self.hang()
         if value.startswith("@then-close:"):
             self.act(value[len("@then-close:"):], send)
@@ -478,20 +538,68 @@ class Connection:
                 self.log("S", line=inject.decode("latin-1"), raw=True, injected=True)
             self.start_tls(parts[1], parts[2])
             return data
+        if value.startswith("@handshake-fault:"):
+            data = self.send_ready(send)
+            self.log("tls-hello", n=len(self.read_tls_record()))
+            return self.act(value[len("@handshake-fault:"):], send, listen)
+        if value.startswith("@handshake-trickle:"):
+            parts = value.split(":", 3)
+            if len(parts) < 4 or not parts[2] or not parts[3]:
+                raise ValueError("bad behaviour %r: want @handshake-trickle:S:CERT:KEY" % value)
+            data = self.send_ready(send)
+            with self.trickling(float(parts[1])):
+                self.start_tls(parts[2], parts[3])
+            return data
         raise ValueError("unknown behaviour %r" % value)
+
+    @contextlib.contextmanager
+    def trickling(self, delay):
+        """Within: every byte sent on the socket goes `delay` seconds after the previous
+        one, for at most 4 s, after which the server closes the connection."""
+        self.trickle_delay = delay
+        self.trickle_until = time.monotonic() + 4
+        try:
+            yield
+        finally:
+            self.trickle_delay = None
+
+    def send_ready(self, send):
+        """The 220 reply to STARTTLS."""
+        line = "220 2.0.0 Ready to start TLS"
+        data = line.encode("ascii") + b"\r\n"
+        send(data)
+        self.log("S", line=line)
+        return data
+
+    def read_tls_record(self):
+        """Read one TLS record (5-byte header, then its length) from the plaintext input."""
+        while len(self.buf) < 5:
+            if not self._fill():
+                raise ConnectionDone("client")
+        end = 5 + struct.unpack("!H", bytes(self.buf[3:5]))[0]
+        while len(self.buf) < end:
+            if not self._fill():
+                raise ConnectionDone("client")
+        record = bytes(self.buf[:end])
+        del self.buf[:end]
+        return record
 
     def hang(self):
         """Never reply again; log whatever the client sends until it closes."""
         while True:
             self.read_command()
 
-    def endless(self):
-        """An endless multi-line reply; ends when the client goes away."""
+    def endless(self, interval=0.001, drain=True):
+        """An endless multi-line reply; ends when the client goes away. interval 0: in
+        batches, as fast as the client reads. drain: read (and log) input meanwhile."""
         self.log("S", line="250-more", endless=True)
+        lines = b"250-more\r\n" * (1 if interval > 0 else 100)
         while True:
-            self.send_all(b"250-more\r\n")
-            self.drain_nonblocking()
-            time.sleep(0.001)
+            self.send_all(lines)
+            if drain:
+                self.drain_nonblocking()
+            if interval > 0:
+                time.sleep(interval)
 
     # ---- the dialog ------------------------------------------------------------------
     def read_data(self):
@@ -501,6 +609,7 @@ class Connection:
         path = "%s.data.%d.%d" % (self.server.logger.path, self.id, k)
         chunks = []
         term = None
+        body = "BODY" in self.server.script
         try:
             while True:
                 line = self.readline()
@@ -511,12 +620,48 @@ class Connection:
                     term = "lf"
                     break
                 chunks.append(line)
+                if body:
+                    body = False
+                    self.body_fault(self.pick("BODY"))
         finally:
             with open(path, "wb") as fh:
                 fh.write(b"".join(chunks))
             if term is None:
                 self.log("data-partial", n=k, file=path)
         self.log("data", n=k, file=path, term=term)
+
+    def body_fault(self, value):
+        """The "BODY" behaviour, in the middle of a data section (see the module doc)."""
+        if value == "@close":
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(30)
+            try:
+                while self._recv_raw():
+                    pass
+            except OSError:
+                pass
+            raise ConnectionDone("server")
+        if value == "@reset":
+            self.close_server(reset=True)
+        if value == "@hang":
+            time.sleep(60)
+            raise ConnectionDone("server")
+        if value.startswith("@slowread:"):
+            delay = float(value.split(":", 1)[1])
+            try:
+                while self.sock.recv(1):
+                    time.sleep(delay)
+            except OSError:
+                pass
+            raise ConnectionDone("client")
+
+        def reply():
+            try:
+                self.act(value, listen=False)
+            except Exception:  # noqa: BLE001 - the client went away; the reader sees it
+                pass
+
+        threading.Thread(target=reply, daemon=True).start()
 
     def run(self):
         self.log("open")
@@ -626,6 +771,9 @@ def main():
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if "rcvbuf" in script:
+        # Set before listen(): accepted sockets inherit it, and the window is sized by it.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(script["rcvbuf"]))
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     server = Server(script, Logger(args.log))
