@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::smtp::{
     parse_reply, Command, DataEncoder, Failure, FailureKind, Next, Outcome, Params, PolicyAnswer, Refusal, Reply,
-    Session, Status, Step, TlsIssue,
+    ReplyError, Session, Status, Step, TlsIssue,
 };
 use crate::spool::{self, ChunkError, Spool};
 use crate::transport::{self, Connection, TlsConfig, Verification};
@@ -220,6 +220,14 @@ impl Driver<'_> {
             next = match next {
                 Next::Close(outcome) => return Ok(outcome),
                 Next::Receive => self.await_reply(&mut session),
+                // Everything that arrived answered a command already: bytes left over were
+                // sent early, and taking them for the next reply would misread the dialogue
+                // (a 250 queued before the message was even written).
+                Next::Send(_) | Next::SendMessage(_) if !self.buf.is_empty() => {
+                    let early = ReplyError::unrequested(&self.buf);
+                    self.hooks.trace(&format!("    ... {early} ..."));
+                    session.handle_failure(FailureKind::Protocol(early))
+                }
                 Next::Send(commands) => match self.write_flight(&commands, &session) {
                     Ok(()) => self.await_reply(&mut session),
                     Err(kind) => session.handle_failure(kind),
@@ -392,6 +400,7 @@ impl Driver<'_> {
                 // The server gets no final dot, so it delivers nothing.
                 ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
             })?;
+        self.check_silence()?;
         encoder.finish(&mut out);
         for command in after {
             command.encode(&mut out);
@@ -400,6 +409,27 @@ impl Driver<'_> {
         self.write(&out, session)?;
         self.in_body = false;
         Ok(())
+    }
+
+    /// Fails if the server has said anything (or gone) while the message was written:
+    /// the final dot must not go out then, or an early reply would read as its answer and
+    /// a message the server never accepted would count as delivered. Without the dot the
+    /// server delivers nothing.
+    fn check_silence(&mut self) -> Result<(), FailureKind> {
+        let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+        let mut early = Vec::new();
+        match conn.read_arrived(&mut early) {
+            Ok(0) => Ok(()),
+            Ok(_) => {
+                let early = ReplyError::unrequested(&early);
+                self.hooks.trace(&format!("    ... {early} ..."));
+                Err(FailureKind::Protocol(early))
+            }
+            Err(e) => {
+                self.hooks.trace(&format!("    ... {e} ..."));
+                Err(failure_kind(e, Duration::ZERO))
+            }
+        }
     }
 
     /// Writes `data` within the session's write timeout.

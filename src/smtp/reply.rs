@@ -118,6 +118,21 @@ pub enum ReplyError {
         /// UTF-8 and cut to 200 characters, to show in the error message.
         line: String,
     },
+    /// The server sent something before the client's command (or before the end of the
+    /// message): no reply was due, so it answers nothing the client asked.
+    Unrequested {
+        /// The first line of what arrived, as in `Malformed`.
+        line: String,
+    },
+}
+
+impl ReplyError {
+    /// The error for `bytes` that arrived when no reply was due.
+    pub fn unrequested(bytes: &[u8]) -> ReplyError {
+        let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        ReplyError::Unrequested { line: String::from_utf8_lossy(first).chars().take(200).collect() }
+    }
 }
 
 impl fmt::Display for ReplyError {
@@ -129,6 +144,7 @@ impl fmt::Display for ReplyError {
             // characters, so a hostile server cannot inject line breaks or
             // terminal escapes into the message.
             ReplyError::Malformed { line } => write!(f, "malformed reply line: {line:?}"),
+            ReplyError::Unrequested { line } => write!(f, "the server sent {line:?} when no reply was due"),
         }
     }
 }

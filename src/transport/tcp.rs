@@ -71,15 +71,53 @@ pub struct Connection {
 #[derive(Debug)]
 enum Stream {
     Plain(TcpStream),
-    Tls(Box<SslStream<TcpStream>>),
+    Tls(Box<SslStream<DeadlineSocket>>),
 }
 
 impl Stream {
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref(),
+            Stream::Tls(tls) => &tls.get_ref().tcp,
         }
+    }
+}
+
+/// The socket under a TLS session: every read and write ends at the current deadline.
+/// OpenSSL reads a TLS record with as many reads as it takes, so a timeout per read
+/// would start again with each byte a server trickles; this bounds them all.
+#[derive(Debug)]
+pub(super) struct DeadlineSocket {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl DeadlineSocket {
+    pub(super) fn new(tcp: TcpStream, deadline: Instant) -> DeadlineSocket {
+        DeadlineSocket { tcp, deadline }
+    }
+
+    /// The time left, or a `TimedOut` error once the deadline has passed.
+    fn left(&self) -> io::Result<Duration> {
+        remaining(self.deadline).ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+    }
+}
+
+impl Read for DeadlineSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for DeadlineSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
     }
 }
 
@@ -119,10 +157,12 @@ impl Connection {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             let left = remaining(deadline).ok_or(Error::Timeout)?;
-            self.stream.tcp().set_read_timeout(Some(left)).map_err(Error::Io)?;
             let read = match &mut self.stream {
-                Stream::Plain(tcp) => tcp.read(&mut chunk),
-                Stream::Tls(tls) => tls.read(&mut chunk),
+                Stream::Plain(tcp) => tcp.set_read_timeout(Some(left)).and_then(|()| tcp.read(&mut chunk)),
+                Stream::Tls(tls) => {
+                    tls.get_mut().deadline = deadline;
+                    tls.read(&mut chunk)
+                }
             };
             match read {
                 Ok(0) => return Err(Error::Closed),
@@ -137,14 +177,38 @@ impl Connection {
         }
     }
 
+    /// Reads what has already arrived into `buf`, without waiting: `Ok(0)` when nothing
+    /// has (TLS records that carry no data, such as session tickets, count as nothing).
+    pub fn read_arrived(&mut self, buf: &mut Vec<u8>) -> Result<usize, Error> {
+        self.stream.tcp().set_nonblocking(true).map_err(Error::Io)?;
+        let mut chunk = [0u8; 4096];
+        let read = match &mut self.stream {
+            Stream::Plain(tcp) => tcp.read(&mut chunk),
+            Stream::Tls(tls) => tls.read(&mut chunk),
+        };
+        let restored = self.stream.tcp().set_nonblocking(false).map_err(Error::Io);
+        let outcome = match read {
+            Ok(0) => Err(Error::Closed),
+            Ok(n) => {
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
+            Err(e) => Err(Error::Io(e)),
+        };
+        restored.and(outcome)
+    }
+
     /// Writes all of `data`, each write waiting at most until `deadline`.
     pub fn write_all(&mut self, mut data: &[u8], deadline: Instant) -> Result<(), Error> {
         while !data.is_empty() {
             let left = remaining(deadline).ok_or(Error::Timeout)?;
-            self.stream.tcp().set_write_timeout(Some(left)).map_err(Error::Io)?;
             let written = match &mut self.stream {
-                Stream::Plain(tcp) => tcp.write(data),
-                Stream::Tls(tls) => tls.write(data),
+                Stream::Plain(tcp) => tcp.set_write_timeout(Some(left)).and_then(|()| tcp.write(data)),
+                Stream::Tls(tls) => {
+                    tls.get_mut().deadline = deadline;
+                    tls.write(data)
+                }
             };
             match written {
                 Ok(0) => return Err(Error::Closed),

@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::net::TcpStream;
+
+use super::tcp::DeadlineSocket;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -124,13 +126,11 @@ impl TlsConfig {
         tcp: TcpStream,
         host: &str,
         deadline: Instant,
-    ) -> Result<(SslStream<TcpStream>, Verification), String> {
+    ) -> Result<(SslStream<DeadlineSocket>, Verification), String> {
         let name = self.servername.as_deref().unwrap_or(host);
         // An IPv6 literal may come bracketed; OpenSSL wants the bare address.
         let name = name.trim_start_matches('[').trim_end_matches(']');
-        let left = super::tcp::remaining(deadline).ok_or("timed out")?;
-        tcp.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-        tcp.set_write_timeout(Some(left)).map_err(|e| e.to_string())?;
+        let tcp = DeadlineSocket::new(tcp, deadline);
         let config = self.connector.configure().map_err(|e| e.to_string())?;
         // SNI is sent for host names only (never for addresses, RFC 6066 §3); the name
         // or address is checked against the certificate when verifying.
