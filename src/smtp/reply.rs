@@ -281,6 +281,18 @@ mod tests {
     }
 
     #[test]
+    fn unrequested_bytes_show_their_first_line_safely() {
+        let e = ReplyError::unrequested(b"250 2.0.0 queued early\r\n221 bye\r\n");
+        assert_eq!(e, ReplyError::Unrequested { line: "250 2.0.0 queued early".into() });
+        assert_eq!(e.to_string(), "the server sent \"250 2.0.0 queued early\" when no reply was due");
+        // Control characters are escaped, long lines cut, and invalid UTF-8 replaced.
+        let shown = ReplyError::unrequested(b"\x1b[2J\xff").to_string();
+        assert!(shown.contains("\\u{1b}[2J\u{fffd}"), "{shown}");
+        let long = ReplyError::unrequested(&[b'x'; 1000]);
+        assert_eq!(long, ReplyError::Unrequested { line: "x".repeat(200) });
+    }
+
+    #[test]
     fn valid_replies_parse_and_use_all_their_bytes() {
         let cases: &[(&str, &[u8], Reply)] = &[
             ("single line", b"220 mail.example.com ESMTP ready\r\n", reply(220, &["mail.example.com ESMTP ready"])),
