@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# memcheck.sh -- the package under valgrind memcheck (issue 6 item 4). Not run by CI:
+# it takes minutes and needs valgrind (apt-get install valgrind).
+#
+#   scripts/memcheck.sh [workload|suite|all]      (default: workload)
+#
+# workload  Runs scripts/memcheck.tcl (plain, STARTTLS, STARTTLS+AUTH, implicit TLS +
+#           CRAM-MD5, a -tlspolicy callback, a refused recipient and a refused
+#           connection, against aiosmtpd) in one tclsh under valgrind, once with 10
+#           sends and once with 1,000. Passes when valgrind reports no memory errors
+#           (invalid reads/writes, uses of uninitialised values, bad frees) in either
+#           run, and the leak totals (definitely + indirectly + possibly lost, and
+#           still reachable) of the 1,000-send run exceed those of the 10-send run by
+#           no more than 64 KiB: anything leaked per send (Tcl_Obj references,
+#           channels, OpenSSL objects, per-thread allocator caches) shows up as growth.
+#           About 2 minutes.
+# suite     Runs every tests/*.test file in its own tclsh under valgrind (child
+#           interpreters too, through TCLSMTP_VALGRIND in tests/support.tcl) and reports,
+#           per file, the tcltest totals and valgrind's error count. Timing-sensitive
+#           tests may fail under valgrind's slowdown; memory errors are what counts
+#           here. About 30 minutes; TS_FILES="a.test b.test" limits it.
+#
+# The library is target/debug (built first with cargo build --lib) unless
+# TCLSMTP_LIBDIR names another build. Logs: $MEMCHECK_DIR (default a fresh dir under
+# /tmp), kept. Exit status 0 only if every part run passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+mode=${1:-workload}
+case $mode in workload|suite|all) ;; *) echo "usage: $0 [workload|suite|all]" >&2; exit 2 ;; esac
+
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+if [[ -z ${TCLSMTP_LIBDIR:-} ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+    cargo build --lib --quiet
+    export TCLSMTP_LIBDIR=$repo/target/debug
+fi
+out=${MEMCHECK_DIR:-$(mktemp -d /tmp/tclsmtp-memcheck.XXXXXX)}
+mkdir -p "$out"
+echo "library: $TCLSMTP_LIBDIR; logs: $out"
+
+vg=(valgrind --tool=memcheck --num-callers=40 --errors-for-leak-kinds=none)
+status=0
+
+# The number after "label:" in the LEAK SUMMARY of valgrind log $1, in bytes.
+leak() {
+    local n
+    n=$(sed -n "s/.*== *$2: \([0-9,]*\) bytes.*/\1/p" "$1" | tail -1 | tr -d ,)
+    echo "${n:-0}"
+}
+errors() {
+    local n
+    n=$(sed -n 's/.*ERROR SUMMARY: \([0-9,]*\) errors.*/\1/p' "$1" | tail -1 | tr -d ,)
+    echo "${n:-missing}"
+}
+
+run_workload() {
+    local rounds log small=() big=()
+    for rounds in 2 200; do
+        log=$out/workload-$((rounds * 5)).log
+        echo "== workload: $((rounds * 5)) sends under valgrind"
+        if ! MEMCHECK_ROUNDS=$rounds "${vg[@]}" --leak-check=full --show-leak-kinds=all \
+                --log-file="$log" tclsh8.6 scripts/memcheck.tcl; then
+            echo "FAIL: the workload itself failed (see above and $log)"
+            status=1
+            return
+        fi
+        local e d i p r
+        e=$(errors "$log"); d=$(leak "$log" "definitely lost"); i=$(leak "$log" "indirectly lost")
+        p=$(leak "$log" "possibly lost"); r=$(leak "$log" "still reachable")
+        printf '   memory errors %s; definitely %s, indirectly %s, possibly %s, still reachable %s bytes\n' \
+            "$e" "$d" "$i" "$p" "$r"
+        if [[ $e != 0 ]]; then
+            echo "FAIL: valgrind reported $e memory error(s): $log"
+            status=1
+        fi
+        if [[ $rounds == 2 ]]; then small=("$d" "$i" "$p" "$r"); else big=("$d" "$i" "$p" "$r"); fi
+    done
+    local lost_small=$((small[0] + small[1] + small[2])) lost_big=$((big[0] + big[1] + big[2]))
+    local lost_growth=$((lost_big - lost_small)) reach_growth=$((big[3] - small[3]))
+    echo "== growth from 10 to 1,000 sends: lost $lost_growth bytes, still reachable $reach_growth bytes"
+    if ((lost_growth > 65536 || reach_growth > 65536)); then
+        echo "FAIL: memory grows with the number of sends (largest loss records: grep -A30 'loss record' $out/workload-1000.log)"
+        status=1
+    else
+        echo "ok: no growth"
+    fi
+}
+
+run_suite() {
+    local wrapper=$out/valgrind-tclsh files f log total=0 bad=0
+    # Every tclsh of the suite (test files and their children) runs under valgrind,
+    # each with its own log named after its pid.
+    export TCLSMTP_VALGRIND="valgrind --tool=memcheck --num-callers=40 --errors-for-leak-kinds=none --leak-check=no --log-file=$out/suite-vg.%p.log"
+    if [[ -n ${TS_FILES:-} ]]; then files=$TS_FILES; else files=$(cd tests && ls ./*.test | sed 's|^\./||'); fi
+    for f in $files; do
+        echo "== suite: $f under valgrind"
+        local before
+        before=$(ls "$out" | grep -c '^suite-vg' || true)
+        # shellcheck disable=SC2086
+        $TCLSMTP_VALGRIND tclsh8.6 "tests/$f" > "$out/suite-$f.out" 2>&1 || true
+        grep -E '^all.tcl:|Total' "$out/suite-$f.out" | tail -1 | sed 's/^/   /' || true
+        grep -E '^==== .* FAILED' "$out/suite-$f.out" | sed 's/^/   /' || true
+    done
+    for log in "$out"/suite-vg.*.log; do
+        [[ -e $log ]] || continue
+        total=$((total + 1))
+        local e
+        e=$(errors "$log")
+        if [[ $e != 0 ]]; then
+            bad=$((bad + 1))
+            echo "valgrind: $e error(s) in $(sed -n 's/.*Command: //p' "$log" | head -1): $log"
+        fi
+    done
+    echo "== suite: $total interpreter(s) ran under valgrind, $bad with memory errors"
+    ((bad == 0)) || status=1
+}
+
+case $mode in
+    workload) run_workload ;;
+    suite) run_suite ;;
+    all) run_workload; run_suite ;;
+esac
+exit $status
