@@ -5,9 +5,9 @@
 #   scripts/memcheck.sh [workload|suite|all]      (default: workload)
 #
 # workload  Runs scripts/memcheck.tcl (plain, STARTTLS, STARTTLS+AUTH, implicit TLS +
-#           CRAM-MD5, a -tlspolicy callback, a refused recipient and a refused
-#           connection, against aiosmtpd) in one tclsh under valgrind three times: with
-#           10, 1,000 and 2,000 sends. Passes when valgrind reports no memory errors
+#           CRAM-MD5, a -tlspolicy callback, a refused recipient and a server
+#           refusing service, against aiosmtpd) in one tclsh under valgrind three
+#           times: with 10, 1,000 and 2,000 sends. Passes when valgrind reports no memory errors
 #           (invalid reads/writes, uses of uninitialised values, bad frees) in any run,
 #           and the leak totals (definitely + indirectly + possibly lost, and still
 #           reachable) of the 2,000-send run exceed those of the 1,000-send run by no

@@ -8,8 +8,8 @@
 #	    3. STARTTLS + AUTH (LOGIN or PLAIN, alternating)
 #	    4. implicit TLS + AUTH CRAM-MD5
 #	    5. one of: STARTTLS to a self-signed certificate accepted by a -tlspolicy
-#	       command (a Tcl callback from the send), a refused recipient, or a refused
-#	       connection (an error), in turn
+#	       command (a Tcl callback from the send), a refused recipient, or a server
+#	       refusing service at its greeting (an error), in turn
 #	so ROUNDS=2 is 10 sends and ROUNDS=200 is 1,000 sends. Every send's outcome is
 #	checked (a wrong one exits 1: a leak count of a run that did not do its work
 #	means nothing). At the end it prints one line
@@ -37,7 +37,7 @@ set plain [::ts::capture -refuse refused]
 set starttls [::ts::capture -starttls server -auth alice:s3cret]
 set implicit [::ts::capture -implicit server -auth alice:s3cret -auth-mechs CRAM-MD5]
 set selfsigned [::ts::capture -starttls self]
-set closed [::ts::unused_port]
+set refusing [::ts::server [dict create greeting "554 5.3.2 no service"]]
 
 proc insecure {code diagnostic} {
     incr ::policycalls
@@ -89,7 +89,7 @@ for {set r 0} {$r < $rounds} {incr r} {
 		    {0 {{refused@y.test 550 *}}}
 	}
 	2 {
-	    expect error [send $closed -recipients b@y.test] {1 *}
+	    expect error [send [::ts::port $refusing] -recipients b@y.test] {1 *}
 	}
     }
     incr sends
