@@ -93,7 +93,7 @@ run_workload() {
 }
 
 run_suite() {
-    local wrapper=$out/valgrind-tclsh files f log total=0 bad=0
+    local files f
     # Every tclsh of the suite (test files and their children) runs under valgrind,
     # each with its own log named after its pid.
     export TS_LOAD=${TS_LOAD:-0}
@@ -101,24 +101,54 @@ run_suite() {
     if [[ -n ${TS_FILES:-} ]]; then files=$TS_FILES; else files=$(cd tests && ls ./*.test | sed 's|^\./||'); fi
     for f in $files; do
         echo "== suite: $f under valgrind"
-        local before
-        before=$(ls "$out" | grep -c '^suite-vg' || true)
         # shellcheck disable=SC2086
         $TCLSMTP_VALGRIND tclsh8.6 "tests/$f" > "$out/suite-$f.out" 2>&1 || true
         grep -E '^all.tcl:|Total' "$out/suite-$f.out" | tail -1 | sed 's/^/   /' || true
-        grep -E '^==== .* FAILED' "$out/suite-$f.out" | sed 's/^/   /' || true
+        grep -E '^==== [^ ]+ FAILED$' "$out/suite-$f.out" | sed 's/^/   /' || true
+    done
+    check_suite_logs
+}
+
+# Reads the suite's valgrind logs. A tclsh under valgrind that forks and execs another
+# program (python3, openssl, sh, timeout) leaves a log for the forked child with the
+# parent's command line and no ERROR SUMMARY: those are not interpreters and are
+# skipped. Any other log without a summary is an interpreter that did not finish
+# (killed by SIGKILL, or crashed) and is reported.
+check_suite_logs() {
+    local log pid parent cmd e total=0 bad=0 forks=0 unfinished=0 killed=0
+    declare -A command
+    for log in "$out"/suite-vg.*.log; do
+        [[ -e $log ]] || continue
+        pid=${log##*suite-vg.}; pid=${pid%.log}
+        command[$pid]=$(sed -n 's/^==[0-9]*== Command: //p' "$log" | head -1)
     done
     for log in "$out"/suite-vg.*.log; do
         [[ -e $log ]] || continue
+        pid=${log##*suite-vg.}; pid=${pid%.log}
+        parent=$(sed -n 's/^==[0-9]*== Parent PID: //p' "$log" | head -1)
+        cmd=${command[$pid]}
+        if ! grep -q 'ERROR SUMMARY' "$log"; then
+            if [[ -n ${command[$parent]:-} && ${command[$parent]} == "$cmd" ]]; then
+                forks=$((forks + 1))
+            else
+                unfinished=$((unfinished + 1))
+                echo "valgrind: no summary (killed or crashed): $cmd: $log"
+            fi
+            continue
+        fi
         total=$((total + 1))
-        local e
+        if grep -q 'Process terminating with default action of signal' "$log"; then
+            killed=$((killed + 1))
+        fi
         e=$(errors "$log")
         if [[ $e != 0 ]]; then
             bad=$((bad + 1))
-            echo "valgrind: $e error(s) in $(sed -n 's/.*Command: //p' "$log" | head -1): $log"
+            echo "valgrind: $e memory error(s) in $cmd: $log"
         fi
     done
-    echo "== suite: $total interpreter(s) ran under valgrind, $bad with memory errors"
+    echo "== suite: $total interpreter(s) ran under valgrind ($killed of them ended by a signal," \
+        "e.g. a test's time limit), $bad with memory errors; $unfinished left no summary;" \
+        "$forks fork+exec children skipped"
     ((bad == 0)) || status=1
 }
 
