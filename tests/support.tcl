@@ -20,6 +20,10 @@
 #	                     has Debian's python3-aiosmtpd; a pyenv python3 may not)
 #	    TS_KEEP          if set and non-empty, server temp dirs are kept (debugging)
 #	    TS_NETNS         "0" makes the tcltest constraint "netns" false without trying
+#	    TCLSMTP_VALGRIND a command prefix (e.g. "valgrind --log-file=/tmp/vg.%p") that
+#	                     [::ts::child] puts before the child tclsh, so child
+#	                     interpreters run under it too (scripts/memcheck.sh suite);
+#	                     their -timeout is then multiplied by 10
 #
 #	tcltest constraints defined here besides "extension" (evaluated lazily, on
 #	first use by a test, once per process):
@@ -759,6 +763,39 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
 }
 
 # ---------------------------------------------------------------------------------
+# counter.py (load tests)
+# ---------------------------------------------------------------------------------
+
+# ::ts::counter --
+#	Start counter.py (aiosmtpd storing one line per accepted message, written before
+#	its 250: see counter.py) and return a handle; [::ts::counted h] reads the lines.
+proc ::ts::counter {} {
+    variable python
+    variable serversdir
+    set dir [tempdir counter]
+    set cmd [list $python [file join $serversdir counter.py] \
+	    --port-file [file join $dir port] --ids [file join $dir ids]]
+    return [Start counter $cmd $dir]
+}
+
+# ::ts::counted h --
+#	The messages counter server h has accepted so far, in order: a list of
+#	{message-id subject rcpt-count bytes} (header values as received, "-" if absent).
+proc ::ts::counted {h} {
+    set f [file join [Get $h dir] ids]
+    if {![file exists $f]} {
+	return {}
+    }
+    set out {}
+    foreach line [split [readfile $f 1] \n] {
+	if {$line ne ""} {
+	    lappend out [split $line \t]
+	}
+    }
+    return $out
+}
+
+# ---------------------------------------------------------------------------------
 # Postfix with Cyrus SASL (tests/servers/postfix.sh)
 # ---------------------------------------------------------------------------------
 
@@ -1055,8 +1092,13 @@ proc ::ts::child {args} {
     set out [file join $dir stdout]
     set err [file join $dir stderr]
     set code 0
+    set shell [list [info nameofexecutable]]
+    if {[info exists ::env(TCLSMTP_VALGRIND)] && $::env(TCLSMTP_VALGRIND) ne ""} {
+	set shell [list {*}$::env(TCLSMTP_VALGRIND) {*}$shell]
+	set timeout [expr {$timeout * 10}]
+    }
     try {
-	exec timeout -k 2 $timeout [info nameofexecutable] $file \
+	exec timeout -k 2 $timeout {*}$shell $file \
 		< /dev/null > $out 2> $err
     } trap CHILDSTATUS {msg opts} {
 	set code [lindex [dict get $opts -errorcode] 2]
