@@ -16,8 +16,6 @@ pub struct Context {
     pub user: String,
     /// A Date value for now, in mime's RFC 5322 format.
     pub date: String,
-    /// A fresh Message-ID value (`<...@host>`).
-    pub message_id: String,
 }
 
 /// A rendered mime token.
@@ -50,7 +48,7 @@ impl<'a, 'i> Bridge<'a, 'i> {
     pub fn context(&self) -> Result<Context, TclError> {
         let words = self.call("::smtp::bridge::context", &[])?;
         let text = |i: usize| words.get(i).map(Obj::text).unwrap_or_default();
-        Ok(Context { hostname: text(0), user: text(1), date: text(2), message_id: text(3) })
+        Ok(Context { hostname: text(0), user: text(1), date: text(2) })
     }
 
     /// Renders `token`; fails with `invalid mime token "X"` for anything else.

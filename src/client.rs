@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::smtp::{
     parse_reply, Command, DataEncoder, Failure, FailureKind, Next, Outcome, Params, PolicyAnswer, Refusal, Reply,
@@ -279,7 +279,7 @@ impl Driver<'_> {
         let (Some(tls), Some(conn)) = (self.tls, self.conn.take()) else {
             return session.handle_failure(FailureKind::Closed);
         };
-        let deadline = Instant::now() + session.timeout();
+        let deadline = transport::deadline_after(session.timeout());
         match conn.start_tls(tls, self.host, deadline) {
             Ok((conn, verification)) => {
                 self.conn = Some(conn);
@@ -333,7 +333,7 @@ impl Driver<'_> {
     /// so a server trickling lines cannot stretch the wait).
     fn read_reply(&mut self, session: &Session) -> Result<Reply, FailureKind> {
         let timeout = session.timeout();
-        let deadline = Instant::now() + timeout;
+        let deadline = transport::deadline_after(timeout);
         loop {
             match parse_reply(&self.buf) {
                 Ok(Status::Complete((reply, used))) => {
@@ -436,7 +436,7 @@ impl Driver<'_> {
     fn write(&mut self, data: &[u8], session: &Session) -> Result<(), FailureKind> {
         let limit = session.write_timeout();
         let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
-        conn.write_all(data, Instant::now() + limit).map_err(|e| failure_kind(e, limit))
+        conn.write_all(data, transport::deadline_after(limit)).map_err(|e| failure_kind(e, limit))
     }
 
     fn trace_reply(&mut self, reply: &Reply) {

@@ -17,7 +17,12 @@ proc ::smtp::bridge::message {token} {
         return -code error -errorcode [list SMTP MIME TOKEN] \
             "invalid mime token \"$token\""
     }
-    set fields [Fields $token]
+    # A token whose parts were finalized, or a variable that only looks like a token,
+    # fails inside mime with a bare Tcl error: report it as what it is.
+    if {[catch {Fields $token} fields]} {
+        return -code error -errorcode [list SMTP MIME TOKEN] \
+            "invalid mime token \"$token\": $fields"
+    }
     # mime::buildmessage renders into a channel translating LF to CRLF, which turns a
     # CRLF already inside an 8bit or binary body into CR CR LF. Rendering with LF kept as
     # it is leaves every line end of the message as mime wrote it; the DATA encoder then
@@ -62,9 +67,9 @@ proc ::smtp::bridge::parseaddress {text} {
 }
 
 # What a message needs from its surroundings: the host name (EHLO default, unqualified
-# addresses), the user name (default originator), a Date value and a Message-ID value,
-# in mime's formats.
+# addresses, Message-ID), the user name (default originator) and a Date value in mime's
+# format. (mime's uniqueID is unique per interpreter only: interpreters of several
+# threads of one process give the same IDs, so the Message-ID is made in Rust.)
 proc ::smtp::bridge::context {} {
-    list [info hostname] $::tcl_platform(user) \
-        [::mime::parsedatetime -now proper] [::mime::uniqueID]
+    list [info hostname] $::tcl_platform(user) [::mime::parsedatetime -now proper]
 }

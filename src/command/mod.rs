@@ -8,7 +8,8 @@ mod outcome;
 mod sends;
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
 use crate::client::Request;
@@ -38,6 +39,20 @@ pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
         let delivery = sends.wait(interp, id)?;
         Ok(outcome::refusals(interp, &delivery.refused))
     })
+}
+
+/// A fresh Message-ID value, `<pid.seconds.count.random@host>`: unique across the
+/// interpreters and threads of this process (the count) and across processes and
+/// machines (the pid, the time and 64 random bits).
+fn message_id(host: &str) -> Result<String, TclError> {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut random = [0u8; 8];
+    openssl::rand::rand_bytes(&mut random)
+        .map_err(|e| TclError::new(format!("no random numbers: {e}"), &["SMTP", "INTERNAL", "RANDOM"]))?;
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("<{}.{seconds}.{count}.{random}@{host}>", std::process::id()))
 }
 
 /// The single argument of `::smtp::cancel` and `::smtp::wait`.
@@ -82,7 +97,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     for (name, value) in &rendered.fields {
         message::check_message_field(name, value).map_err(outcome::message_error)?;
     }
-    let plan = HeaderPlan::new(&options.headers, &envelope, &context.date, &context.message_id);
+    let plan = HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?);
     let message = Spool::new(rendered.file, |head| message::rewrite(head, &plan)).map_err(|e| match e {
         spool::Error::Rewrite(e) => outcome::message_error(e),
         spool::Error::Io(e) => {

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
@@ -21,7 +22,7 @@ use super::hooks::PolicyCommand;
 use super::outcome;
 use crate::client::{self, Cancel, Delivery, Hooks, Request};
 use crate::smtp::PolicyAnswer;
-use crate::tcl::{Interp, InterpHandle, Obj, TclError, Waker};
+use crate::tcl::{Interp, InterpHandle, Obj, TclError, ThreadRelease, Waker};
 
 /// How handles are spelled: `smtp::send1`, `smtp::send2`, …
 const HANDLE_PREFIX: &str = "smtp::send";
@@ -115,7 +116,13 @@ impl Sends {
         thread::Builder::new()
             .name("smtp-send".into())
             .spawn(move || {
-                let result = client::send(&request, &mut hooks, &worker_cancel);
+                // Dropped last, even after a panic: no Tcl call follows it.
+                let _release = ThreadRelease::new(&hooks.waker);
+                // A panic here must still end the send, or its waiter would wait forever.
+                let result = catch_unwind(AssertUnwindSafe(|| client::send(&request, &mut hooks, &worker_cancel)))
+                    .unwrap_or_else(|_| {
+                        Err(client::Error::Invalid("internal error in smtp (please report): the send failed".into()))
+                    });
                 // The registry is gone if the interpreter was deleted: nobody to tell.
                 if hooks.to_registry.send((id, FromWorker::Done(result))).is_ok() {
                     hooks.waker.wake();

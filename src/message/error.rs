@@ -21,6 +21,8 @@ pub enum Error {
     FieldName(String),
     /// A once-only field given several times with `-header`.
     DuplicateField(String),
+    /// A field with a line longer than 998 characters and no white space to fold it at.
+    LineTooLong(String),
     /// The address parser (mime) itself failed.
     Parser(String),
 }
@@ -36,6 +38,7 @@ impl Error {
             Error::LineBreak { .. } => &["INJECTION"],
             Error::FieldName(_) => &["HEADER", "NAME"],
             Error::DuplicateField(_) => &["HEADER", "DUPLICATE"],
+            Error::LineTooLong(_) => &["HEADER", "TOOLONG"],
             Error::Parser(_) => &["ADDRESS", "PARSER"],
         }
     }
@@ -57,6 +60,9 @@ impl fmt::Display for Error {
             }
             Error::DuplicateField(name) => {
                 write!(f, "-header {name} given more than once, but a message has at most one {name} field")
+            }
+            Error::LineTooLong(name) => {
+                write!(f, "the {name} field has a line longer than 998 characters without a space to fold it at")
             }
             Error::Parser(e) => write!(f, "cannot parse addresses: {e}"),
         }

@@ -124,11 +124,38 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
 
     let mut out = Vec::with_capacity(message.len() + 256);
     for f in &fields {
-        out.extend_from_slice(&f.bytes);
+        fold(f, &mut out)?;
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     Ok(out)
+}
+
+/// The longest line a message may have, without its CRLF (RFC 5322 §2.1.1).
+const MAX_LINE: usize = 998;
+
+/// Appends field `f` to `out`, each of its lines longer than [`MAX_LINE`] folded: broken
+/// before the last space or tab that keeps the line short enough (unfolding gives the
+/// value back). A line without such a place cannot be sent.
+fn fold(f: &Field, out: &mut Vec<u8>) -> Result<(), Error> {
+    for line in f.bytes.split_inclusive(|&b| b == b'\n') {
+        let mut rest = line.strip_suffix(b"\r\n").unwrap_or(line);
+        while rest.len() > MAX_LINE {
+            // Never at the very start: a line must not be only white space.
+            let at = rest
+                .get(..=MAX_LINE)
+                .and_then(|head| head.iter().skip(1).rposition(|&b| b == b' ' || b == b'\t'))
+                .map(|i| i + 1)
+                .ok_or_else(|| Error::LineTooLong(f.name.clone()))?;
+            let (head, tail) = rest.split_at(at);
+            out.extend_from_slice(head);
+            out.extend_from_slice(b"\r\n");
+            rest = tail;
+        }
+        out.extend_from_slice(rest);
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(())
 }
 
 /// The fields one `-header` key produces.
@@ -245,6 +272,31 @@ mod tests {
              Content-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain;\r\n              \
              charset=\"utf-8\"\r\n\r\nbody\r\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_folded_at_white_space_and_unfold_to_the_value() {
+        let value = ["word"; 600].join(" ");
+        let out = text(rewrite(b"\r\nbody", &plan(&[("X-Long", &[value.as_str()])], &[])).unwrap());
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "body");
+        assert!(head.split("\r\n").all(|l| l.len() <= MAX_LINE && !l.trim().is_empty()), "{head}");
+        assert!(head.split("\r\n").count() > 1);
+        assert_eq!(head.replace("\r\n", ""), format!("X-Long: {value}"));
+        // A line of exactly 998 characters stays as it is.
+        let exact = "x".repeat(MAX_LINE - "X: ".len());
+        let out = text(rewrite(b"\r\n", &plan(&[("X", &[exact.as_str()])], &[])).unwrap());
+        assert_eq!(out, format!("X: {exact}\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_long_line_without_white_space_is_refused() {
+        let value = "x".repeat(2000);
+        let err = rewrite(b"\r\n", &plan(&[("Subject", &[value.as_str()])], &[])).unwrap_err();
+        assert_eq!(err, Error::LineTooLong("Subject".into()));
+        // Also from the token's own header block.
+        let token = format!("X-Token: {value}\r\n\r\nbody");
+        assert_eq!(rewrite(token.as_bytes(), &plan(&[], &[])).unwrap_err(), Error::LineTooLong("X-Token".into()));
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub(crate) struct Api {
     pub dont_call_when_deleted: unsafe extern "C" fn(*mut Tcl_Interp, tcl_sys::Tcl_InterpDeleteProc, ClientData),
     pub interp_deleted: unsafe extern "C" fn(*mut Tcl_Interp) -> c_int,
     pub background_exception: unsafe extern "C" fn(*mut Tcl_Interp, c_int),
+    pub finalize_thread: unsafe extern "C" fn(),
 }
 
 /// Set once, by the first successful `load`; never changed afterwards (the stubs table of
@@ -116,6 +117,7 @@ impl Api {
             dont_call_when_deleted: slot!(s.tcl_DontCallWhenDeleted),
             interp_deleted: slot!(s.tcl_InterpDeleted),
             background_exception: slot!(s.tcl_BackgroundException),
+            finalize_thread: slot!(s.tcl_FinalizeThread),
         })
     }
 }

@@ -59,6 +59,29 @@ impl Waker {
     }
 }
 
+/// What Tcl keeps for a thread that is not Tcl's own (a send's worker) once it has used a
+/// [`Waker`]: queueing an event allocates with Tcl's allocator, which gives every thread
+/// a memory cache of its own that only `Tcl_FinalizeThread` frees. Dropping this at the
+/// end of such a thread frees it; without it every send leaked about 16 KiB.
+pub struct ThreadRelease {
+    api: &'static Api,
+}
+
+impl ThreadRelease {
+    pub fn new(waker: &Waker) -> ThreadRelease {
+        ThreadRelease { api: waker.api }
+    }
+}
+
+impl Drop for ThreadRelease {
+    fn drop(&mut self) {
+        // SAFETY: Tcl_FinalizeThread only releases the calling thread's Tcl data (its
+        // allocator cache moves to the shared pool; blocks still in use, such as a queued
+        // event, stay valid). A later Tcl call from the thread would simply set it up again.
+        unsafe { (self.api.finalize_thread)() };
+    }
+}
+
 /// Runs the event's handler on the woken thread. Returning 1 lets Tcl remove and free
 /// the event. A panic is stopped here: it must not unwind into Tcl.
 unsafe extern "C" fn wake_event(event: *mut Tcl_Event, _flags: c_int) -> c_int {

@@ -13,6 +13,6 @@ mod interp;
 mod obj;
 pub mod utf;
 
-pub use event::Waker;
+pub use event::{ThreadRelease, Waker};
 pub use interp::{init_extension, Interp, InterpHandle, TclError};
 pub use obj::Obj;

@@ -37,7 +37,7 @@ impl fmt::Display for Error {
 /// Connects to `host:port`, trying each address the name resolves to until one answers,
 /// all within `timeout`.
 pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Connection, Error> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| Error::Resolve(e.to_string()))?.collect();
     let mut last = Error::Resolve(format!("{host} has no address"));
     for addr in addrs {
@@ -53,6 +53,13 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Connection, E
         }
     }
     Err(last)
+}
+
+/// The moment `timeout` from now. A timeout too large to represent (`-maxsecs` of 2^64-1
+/// seconds) means about a century, which is as good as forever.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600))).unwrap_or(now)
 }
 
 /// Time left until `deadline`, or `None` once it has passed. Never zero, because the
