@@ -5,17 +5,19 @@
 #   scripts/memcheck.sh [workload|suite|all]      (default: workload)
 #
 # workload  Runs scripts/memcheck.tcl (plain, STARTTLS, STARTTLS+AUTH, implicit TLS +
-#           CRAM-MD5, a -tlspolicy callback, a refused recipient and a server
-#           refusing service, against aiosmtpd) in one tclsh under valgrind three
-#           times: with 10, 1,000 and 2,000 sends. Passes when valgrind reports no memory errors
-#           (invalid reads/writes, uses of uninitialised values, bad frees) in any run,
-#           and the leak totals (definitely + indirectly + possibly lost, and still
-#           reachable) of the 2,000-send run exceed those of the 1,000-send run by no
+#           CRAM-MD5, a -tlspolicy callback, a refused recipient, a server refusing
+#           service, asynchronous sends waited for and cancelled, and child
+#           interpreters deleted mid-send, against aiosmtpd) in one tclsh under
+#           valgrind three times: 2, 200 and 400 rounds (14, 1,420 and 2,840 sends).
+#           Passes when valgrind reports no memory errors (invalid reads/writes, uses
+#           of uninitialised values, bad frees) in any run, and the leak totals
+#           (definitely + indirectly + possibly lost, plus still reachable) of the
+#           400-round run exceed those of the 200-round run by no
 #           more than 64 KiB: anything leaked per send (Tcl_Obj references, channels,
 #           OpenSSL objects, per-thread allocator caches) shows up as growth. The growth
-#           from 10 to 1,000 sends is printed too; it includes warm-up (Tcl's allocator
+#           from 2 to 200 rounds is printed too; it includes warm-up (Tcl's allocator
 #           and regexp caches fill during the first few hundred sends; with a leak-free
-#           build it is about 1 MB, all inside Tcl's allocator). About 5 minutes.
+#           build it is about 1 MB, all inside Tcl's allocator). About 8 minutes.
 # suite     Runs every tests/*.test file in its own tclsh under valgrind (child
 #           interpreters too, through TCLSMTP_VALGRIND in tests/support.tcl) and reports,
 #           per file, the tcltest totals and valgrind's error count. Timing-sensitive
@@ -61,8 +63,8 @@ run_workload() {
     local rounds log e d i p r
     declare -A lost reach
     for rounds in 2 200 400; do
-        log=$out/workload-$((rounds * 5)).log
-        echo "== workload: $((rounds * 5)) sends under valgrind"
+        log=$out/workload-$rounds-rounds.log
+        echo "== workload: $rounds rounds under valgrind"
         if ! MEMCHECK_ROUNDS=$rounds "${vg[@]}" --leak-check=full --show-leak-kinds=all \
                 --log-file="$log" tclsh8.6 scripts/memcheck.tcl; then
             echo "FAIL: the workload itself failed (see above and $log)"
@@ -80,12 +82,17 @@ run_workload() {
         lost[$rounds]=$((d + i + p))
         reach[$rounds]=$r
     done
-    echo "== growth from 10 to 1,000 sends: lost $((lost[200] - lost[2])) bytes," \
+    echo "== growth from 2 to 200 rounds: lost $((lost[200] - lost[2])) bytes," \
         "still reachable $((reach[200] - reach[2])) bytes"
     local lost_growth=$((lost[400] - lost[200])) reach_growth=$((reach[400] - reach[200]))
-    echo "== growth from 1,000 to 2,000 sends: lost $lost_growth bytes, still reachable $reach_growth bytes"
-    if ((lost_growth > 65536 || reach_growth > 65536)); then
-        echo "FAIL: memory grows with the number of sends (loss records: grep -A30 'loss record' $out/workload-2000.log)"
+    # Judged on the sum: Tcl's allocator keeps its blocks through interior pointers, and
+    # from run to run valgrind files the same blocks as "possibly lost" or as "still
+    # reachable"; memory that is really kept per send raises the sum.
+    local growth=$((lost_growth + reach_growth))
+    echo "== growth from 200 to 400 rounds: lost $lost_growth bytes, still reachable $reach_growth bytes," \
+        "together $growth bytes"
+    if ((growth > 65536)); then
+        echo "FAIL: memory grows with the number of sends (loss records: grep -A30 'loss record' $out/workload-400-rounds.log)"
         status=1
     else
         echo "ok: no growth"
