@@ -8,7 +8,7 @@
 #           CRAM-MD5, a -tlspolicy callback, a refused recipient, a server refusing
 #           service, asynchronous sends waited for and cancelled, and child
 #           interpreters deleted mid-send, against aiosmtpd) in one tclsh under
-#           valgrind three times: 2, 200 and 400 rounds (14, 1,420 and 2,840 sends).
+#           valgrind three times: 2, 200 and 400 rounds (15, 1,420 and 2,840 sends).
 #           Passes when valgrind reports no memory errors (invalid reads/writes, uses
 #           of uninitialised values, bad frees) in any run, and the leak totals
 #           (definitely + indirectly + possibly lost, plus still reachable) of the

@@ -13,7 +13,7 @@
 #	    6. an asynchronous send (-command) collected by ::smtp::wait, and one
 #	       cancelled while its server delays the greeting; every 10th round, a child
 #	       interpreter deleted while its asynchronous send waits for that greeting
-#	so ROUNDS=2 is 14 sends and ROUNDS=200 is 1,420 sends. Every send's outcome is
+#	so ROUNDS=2 is 15 sends and ROUNDS=200 is 1,420 sends. Every send's outcome is
 #	checked (a wrong one exits 1: a leak count of a run that did not do its work
 #	means nothing). At the end it prints one line
 #	    memcheck: sends N delivered D channels C memchans M
