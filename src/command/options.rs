@@ -204,6 +204,11 @@ fn client_name(value: &Obj) -> Result<String, TclError> {
     if name.is_empty() || name.contains([' ', '\t']) {
         return Err(value_error(format!("-client must be a host name without spaces, not \"{name}\""), "-client"));
     }
+    // A domain or address literal has at most 255 octets (RFC 5321 4.5.3.1.2); more would
+    // only be refused by the server, after the connection.
+    if name.len() > 255 {
+        return Err(value_error(format!("-client is longer than 255 bytes ({} bytes)", name.len()), "-client"));
+    }
     Ok(name)
 }
 
