@@ -184,10 +184,15 @@ fn attempt(
     })
 }
 
-/// A fresh DIGEST-MD5 client nonce: 16 random bytes from OpenSSL, in hex.
+/// A fresh DIGEST-MD5 client nonce: 16 random bytes, in hex.
 fn cnonce() -> Result<String, Error> {
-    let mut bytes = [0u8; 16];
-    openssl::rand::rand_bytes(&mut bytes).map_err(|e| Error::Invalid(format!("no random numbers: {e}")))?;
+    random_hex(16).map_err(Error::Invalid)
+}
+
+/// `len` random bytes from OpenSSL, in hex.
+pub fn random_hex(len: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; len];
+    openssl::rand::rand_bytes(&mut bytes).map_err(|e| format!("no random numbers: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
-use crate::client::Request;
+use crate::client::{self, Request};
 use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{AuthParams, Params, Timeouts};
 use crate::spool::{self, Spool};
@@ -48,10 +48,7 @@ fn message_id(host: &str) -> Result<String, TclError> {
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let count = COUNT.fetch_add(1, Ordering::Relaxed);
     let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut random = [0u8; 8];
-    openssl::rand::rand_bytes(&mut random)
-        .map_err(|e| TclError::new(format!("no random numbers: {e}"), &["SMTP", "INTERNAL", "RANDOM"]))?;
-    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let random = client::random_hex(8).map_err(|e| TclError::new(e, &["SMTP", "INTERNAL", "RANDOM"]))?;
     Ok(format!("<{}.{seconds}.{count}.{random}@{host}>", std::process::id()))
 }
 

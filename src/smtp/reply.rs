@@ -24,9 +24,9 @@ pub const MAX_LINE: usize = 65536;
 pub const MAX_LINES: usize = 1000;
 
 /// How many characters of an offending line are kept in
-/// [`ReplyError::Malformed`]: enough to recognise it, short enough that an
-/// error message stays readable.
-const MALFORMED_EXCERPT_CHARS: usize = 200;
+/// [`ReplyError::Malformed`] and [`ReplyError::Unrequested`]: enough to recognise it, short
+/// enough that an error message stays readable.
+const EXCERPT_CHARS: usize = 200;
 
 /// One complete SMTP reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl ReplyError {
     pub fn unrequested(bytes: &[u8]) -> ReplyError {
         let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let first = first.strip_suffix(b"\r").unwrap_or(first);
-        ReplyError::Unrequested { line: String::from_utf8_lossy(first).chars().take(200).collect() }
+        ReplyError::Unrequested { line: excerpt(first) }
     }
 }
 
@@ -257,8 +257,12 @@ fn parse_line(raw: &[u8]) -> Result<Line, ReplyError> {
 
 /// Builds the error for a bad line, keeping a readable excerpt of it.
 fn malformed(raw: &[u8]) -> ReplyError {
-    let line = String::from_utf8_lossy(raw).chars().take(MALFORMED_EXCERPT_CHARS).collect();
-    ReplyError::Malformed { line }
+    ReplyError::Malformed { line: excerpt(raw) }
+}
+
+/// The start of a line the server sent, as text to show in an error message.
+fn excerpt(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).chars().take(EXCERPT_CHARS).collect()
 }
 
 #[cfg(test)]
