@@ -9,7 +9,7 @@ namespace eval ::smtp::bridge {}
 # Returns a two-element list: the name of a new temporary file holding the token's
 # message as mime renders it (with the line ends mime writes), and the header fields of
 # the token and its parts as a flat name/value list (so the caller can refuse values
-# that would inject header lines). The caller opens and deletes the file. Rendering into
+# that would inject header lines, and tell the fields on the wire that nobody set). The caller opens and deletes the file. Rendering into
 # a file keeps memory flat whatever the message's size: mime copies -file parts a block
 # at a time. Fails with `invalid mime token "X"` when `token` does not name a live token.
 proc ::smtp::bridge::message {token} {
@@ -39,10 +39,13 @@ proc ::smtp::bridge::message {token} {
     list $path $fields
 }
 
-# The header fields of a token and of all its parts, as a flat name/value list.
+# The header fields of a token and of all its parts, as a flat name/value list: what
+# mime renders into their header blocks (Content-Type with its parameters included),
+# apart from the Content-Transfer-Encoding it adds itself. (Not [mime::getheader $token]
+# whole: it works out the transfer encoding, which means scanning a part's content.)
 proc ::smtp::bridge::Fields {token} {
     set fields {}
-    foreach name [::mime::getheader $token -names] {
+    foreach name [list {*}[::mime::getheader $token -names] MIME-Version Content-Type] {
         foreach value [::mime::getheader $token $name] {
             lappend fields $name $value
         }

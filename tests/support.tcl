@@ -762,6 +762,25 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
     return $out
 }
 
+# ::ts::email_parts data --
+#	Python's email parser on message bytes data (an independent oracle): a dict
+#	{defects {...} parts {...}} as tests/oracle/email_parts.py describes, each part a
+#	dict {part type boundary payload headers}.
+proc ::ts::email_parts {data} {
+    variable python
+    variable testsdir
+    set script [file join $testsdir oracle email_parts.py]
+    set fh [file tempfile path]
+    fconfigure $fh -translation binary
+    try {
+	puts -nonewline $fh $data
+	close $fh
+	return [::json::json2dict [exec $python $script < $path]]
+    } finally {
+	file delete $path
+    }
+}
+
 # ---------------------------------------------------------------------------------
 # counter.py (load tests)
 # ---------------------------------------------------------------------------------

@@ -52,6 +52,29 @@ fn message_id(host: &str) -> Result<String, TclError> {
     Ok(format!("<{}.{seconds}.{count}.{random}@{host}>", std::process::id()))
 }
 
+/// Why the rendered message cannot be sent.
+fn spool_error(e: spool::Error<message::Error>) -> TclError {
+    match e {
+        spool::Error::Header(e) => outcome::message_error(e),
+        spool::Error::Io(e) => {
+            TclError::new(format!("cannot read the rendered message: {e}"), &["SMTP", "MIME", "BUILD"])
+        }
+        spool::Error::HeadTooLarge => {
+            TclError::new("the message's header block is larger than 16 MiB", &["SMTP", "MIME", "BUILD"])
+        }
+        spool::Error::PartHeadTooLarge(part) => {
+            TclError::new(format!("the header block of {part} is larger than 1 MiB"), &["SMTP", "MIME", "BUILD"])
+        }
+        spool::Error::Nul(part) => TclError::new(
+            format!(
+                "{part} holds a NUL byte in its body, which SMTP cannot carry unencoded: \
+                 create it with -encoding base64"
+            ),
+            &["SMTP", "MIME", "NUL"],
+        ),
+    }
+}
+
 /// The single argument of `::smtp::cancel` and `::smtp::wait`.
 fn handle_argument(args: &[Obj], command: &str) -> Result<String, TclError> {
     match args {
@@ -94,16 +117,14 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     for (name, value) in &rendered.fields {
         message::check_message_field(name, value).map_err(outcome::message_error)?;
     }
-    let plan = HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?);
-    let message = Spool::new(rendered.file, |head| message::rewrite(head, &plan)).map_err(|e| match e {
-        spool::Error::Rewrite(e) => outcome::message_error(e),
-        spool::Error::Io(e) => {
-            TclError::new(format!("cannot read the rendered message: {e}"), &["SMTP", "MIME", "BUILD"])
-        }
-        spool::Error::HeadTooLarge => {
-            TclError::new("the message's header block is larger than 16 MiB", &["SMTP", "MIME", "BUILD"])
-        }
-    })?;
+    let plan =
+        HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?, &rendered.fields);
+    let message = Spool::new(
+        rendered.file,
+        |head| message::rewrite(head, &plan),
+        |part, header| plan.part_header(&part.to_string(), header),
+    )
+    .map_err(spool_error)?;
 
     let client = match options.client {
         Some(name) => name,

@@ -25,6 +25,12 @@ pub enum Error {
     LineTooLong(String),
     /// The address parser (mime) itself failed.
     Parser(String),
+    /// A header block (the message's or a MIME part's) holds a line that is neither a
+    /// field nor a fold: a CR or LF inside header text that reached the wire.
+    MalformedHeader { part: String, after: Option<String>, line: String },
+    /// A header block holds a well-formed field that neither the mime token nor the
+    /// options set: header text with a line break that started a field of its own.
+    UndeclaredField { part: String, field: String },
 }
 
 impl Error {
@@ -40,9 +46,14 @@ impl Error {
             Error::DuplicateField(_) => &["HEADER", "DUPLICATE"],
             Error::LineTooLong(_) => &["HEADER", "TOOLONG"],
             Error::Parser(_) => &["ADDRESS", "PARSER"],
+            Error::MalformedHeader { .. } | Error::UndeclaredField { .. } => &["INJECTION"],
         }
     }
 }
+
+/// How header text comes to break its line, for the two wire-check errors.
+const WHERE_FROM: &str = "a CR, LF or NUL in a header value, the content type or a content-type parameter would \
+                          put it there";
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -65,6 +76,16 @@ impl fmt::Display for Error {
                 write!(f, "the {name} field has a line longer than 998 characters without a space to fold it at")
             }
             Error::Parser(e) => write!(f, "cannot parse addresses: {e}"),
+            Error::MalformedHeader { part, after, line } => {
+                write!(f, "the header of {part} has a line that is neither a header field nor a folded continuation")?;
+                if let Some(field) = after {
+                    write!(f, " (after its {field} field)")?;
+                }
+                write!(f, ": {line:?}; {WHERE_FROM}")
+            }
+            Error::UndeclaredField { part, field } => {
+                write!(f, "the header of {part} holds a {field} field that neither the mime token nor -header set; {WHERE_FROM}")
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! New fields go where tcllib's would: after the token's own fields, before the
 //! Content-Type/Content-Transfer-Encoding fields mime writes last.
 
-use super::{Envelope, Error, HeaderOption};
+use super::{block, Envelope, Error, HeaderOption};
 
 /// Fields a message has at most once (RFC 5322 §3.6, RFC 2045). Resent- fields are
 /// absent on purpose: a message resent twice legitimately has two Resent- blocks.
@@ -47,17 +47,49 @@ pub struct HeaderPlan {
     set: Vec<HeaderOption>,
     /// Fields added only when the message lacks them, in order.
     defaults: Vec<(String, String)>,
+    /// The names of the fields the token and its parts have: with `set`,
+    /// `defaults` and what mime writes itself, the only fields a header block may hold.
+    token_fields: Vec<String>,
 }
+
+/// Fields mime writes into a header block without them being among the token's fields.
+const MIME_WRITES: &[&str] = &["content-type", "content-transfer-encoding", "mime-version"];
 
 impl HeaderPlan {
     /// The plan for `-header` options `headers` and `envelope`, with the Date and
-    /// Message-ID values to use when the message has none.
-    pub fn new(headers: &[HeaderOption], envelope: &Envelope, date: &str, message_id: &str) -> HeaderPlan {
+    /// Message-ID values to use when the message has none, for a token whose header
+    /// fields (of all its parts) are `token_fields`.
+    pub fn new(
+        headers: &[HeaderOption],
+        envelope: &Envelope,
+        date: &str,
+        message_id: &str,
+        token_fields: &[(String, String)],
+    ) -> HeaderPlan {
         let set = headers.iter().filter(|h| !is_in(&h.name, HIDDEN)).cloned().collect();
         let mut defaults = envelope.implied.clone();
         defaults.push((envelope.field("Date"), date.to_string()));
         defaults.push((envelope.field("Message-ID"), message_id.to_string()));
-        HeaderPlan { set, defaults }
+        let mut token_fields: Vec<String> = token_fields.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
+        token_fields.dedup();
+        HeaderPlan { set, defaults, token_fields }
+    }
+
+    /// Whether a field named `name` may appear in a transmitted header block.
+    fn declares(&self, name: &str) -> bool {
+        is_in(name, MIME_WRITES)
+            || self.token_fields.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || self.set.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+            || self.defaults.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The header block of a MIME part (`part` names it: `part 1.2`) as it is to be
+    /// transmitted: mime's artefacts repaired, then checked like the message's own.
+    /// `None` when it goes as it is.
+    pub fn part_header(&self, part: &str, header: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let repaired = block::repair(header);
+        block::check(repaired.as_deref().unwrap_or(header), part, |name| self.declares(name))?;
+        Ok(repaired)
     }
 }
 
@@ -83,7 +115,13 @@ fn is_in(name: &str, set: &[&str]) -> bool {
 }
 
 /// Applies `plan` to the header block of `message` and returns the message to transmit.
+/// Both mime's header block (repaired) and the result are checked as they would go on
+/// the wire ([`block::check`]): the edits must not hide a field that mime wrote from
+/// broken header text (a Bcc line, which the edits drop) nor add one.
 pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
+    let repaired = block::repair(message);
+    let message = repaired.as_deref().unwrap_or(message);
+    block::check(message, "the message", |name| plan.declares(name))?;
     let (mut fields, body) = split(message);
     fields.retain(|f| !is_in(&f.name, HIDDEN));
 
@@ -127,6 +165,7 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
         fold(f, &mut out)?;
     }
     out.extend_from_slice(b"\r\n");
+    block::check(&out, "the message", |name| plan.declares(name))?;
     out.extend_from_slice(body);
     Ok(out)
 }
@@ -256,6 +295,9 @@ mod tests {
                 .map(|(n, v)| HeaderOption { name: n.to_string(), values: v.iter().map(|s| s.to_string()).collect() })
                 .collect(),
             defaults: defaults.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            token_fields: ["subject", "content-id", "x-token", "date", "from", "to", "bcc", "dcc", "a", "b"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 

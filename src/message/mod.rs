@@ -2,6 +2,7 @@
 //! options and the rendered mime message. Pure functions, no Tcl: address parsing is
 //! borrowed from mime through the [`AddressParser`] trait so the rules stay testable.
 
+mod block;
 mod envelope;
 mod error;
 mod headers;

@@ -130,6 +130,30 @@ pub fn message_size(message: &[u8]) -> u64 {
     counter.total()
 }
 
+/// The lines of `bytes` as the DATA section will have them: (content, line end), the
+/// line end being CRLF, a bare LF, a bare CR (each becomes one CRLF), or empty for a last
+/// line without one. What a header check sees is then what the server reads.
+pub fn wire_lines(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (content, tail) = match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            Some(i) => rest.split_at(i),
+            None => (rest, &[][..]),
+        };
+        let end_len = match tail {
+            [b'\r', b'\n', ..] => 2,
+            [] => 0,
+            _ => 1,
+        };
+        let (end, next) = tail.split_at(end_len);
+        rest = next;
+        Some((content, end))
+    })
+}
+
 /// [`message_size`] of a message seen a chunk at a time.
 #[derive(Debug, Default, Clone)]
 pub struct SizeCounter {

@@ -12,7 +12,7 @@ mod session;
 
 pub use capabilities::Capabilities;
 pub use command::Command;
-pub use data::{message_size, DataEncoder, SizeCounter};
+pub use data::{message_size, wire_lines, DataEncoder, SizeCounter};
 pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, Reply, ReplyError, Status};
 pub use session::{AuthParams, Next, Outcome, Params, Refusal, Session, Timeouts};

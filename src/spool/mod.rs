@@ -1,13 +1,18 @@
 //! The message on its way out: its header block, rewritten, in memory, and its body in
-//! the file mime rendered it into, read a chunk at a time. A message of any size thus
-//! costs one chunk of memory to send, and can be sent again (to the next server) from
-//! the start.
+//! the file mime rendered it into, read a chunk at a time, with the header block of each
+//! MIME part checked and, where mime wrote it wrongly, repaired on the way ([`walker`]).
+//! A message of any size thus costs one chunk of memory to send, and can be sent again
+//! (to the next server) from the start.
+
+mod walker;
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
 use crate::smtp::SizeCounter;
+pub use walker::PartId;
+use walker::{Splice, Walker};
 
 /// How many body bytes are read at a time: large enough for few system calls, small
 /// enough that the message never costs much memory.
@@ -24,6 +29,9 @@ pub struct Spool {
     /// Where the body starts in `body`'s file, and how long it is.
     body_start: u64,
     body_len: u64,
+    /// Part header blocks to transmit in place of the file's, in order; offsets count
+    /// from the start of the transmitted message (`head` first, then the body).
+    splices: Vec<Splice>,
     /// The size DATA will transmit, before dot-stuffing (for `SIZE=`).
     size: u64,
     /// Whether any byte is above 127 (for `BODY=8BITMIME`).
@@ -36,40 +44,58 @@ pub enum Error<E> {
     Io(io::Error),
     /// The header block is larger than [`MAX_HEAD`].
     HeadTooLarge,
-    /// The header rewrite refused it.
-    Rewrite(E),
+    /// A part's header block is larger than [`walker::MAX_PART_HEAD`].
+    PartHeadTooLarge(PartId),
+    /// The header rewrite refused the message's header block, or the part check a
+    /// part's.
+    Header(E),
+    /// A NUL byte in the body of this part: SMTP cannot carry it (RFC 5321 §2.3.8), and
+    /// some servers end the line or the message there.
+    Nul(PartId),
 }
 
 impl Spool {
     /// Splits the rendered message in `file` (any line endings) at the end of its header
-    /// block, replaces the header block by `rewrite(header block)`, and measures the
-    /// whole for `SIZE=` (one pass over the file, which the page cache usually holds).
-    pub fn new<E>(file: File, rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>) -> Result<Spool, Error<E>> {
+    /// block, replaces the header block by `rewrite(header block)`, walks the MIME parts
+    /// of the body, replacing each part's header block by what `part_header(part, block)`
+    /// returns (`None`: it stays), and measures the whole for `SIZE=` (one pass over the
+    /// file, which the page cache usually holds).
+    pub fn new<E>(
+        file: File,
+        rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+        mut part_header: impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<Spool, Error<E>> {
         let file_len = file.metadata().map_err(Error::Io)?.len();
         let (raw_head, body_start) = read_head(&file, file_len)?;
-        let head = rewrite(&raw_head).map_err(Error::Rewrite)?;
-        let mut spool = Spool {
+        let head = rewrite(&raw_head).map_err(Error::Header)?;
+        let mut walker = Walker::new(&head);
+        let mut counter = SizeCounter::default();
+        counter.add(&head);
+        let mut eight_bit = !head.is_ascii();
+        let body_len = file_len.saturating_sub(body_start);
+        for_each_file_chunk(&file, body_start, body_len, |chunk| {
+            counter.add(chunk);
+            eight_bit |= !chunk.is_ascii();
+            walker.feed(chunk, &mut part_header)
+        })
+        .map_err(|e| match e {
+            ChunkError::Read(e) => Error::Io(e),
+            ChunkError::Consumer(e) => walk_error(e),
+        })?;
+        let walked = walker.finish(&mut part_header).map_err(walk_error)?;
+        if let Some(part) = walked.nul {
+            return Err(Error::Nul(part));
+        }
+        let change: i64 = walked.splices.iter().map(|s| s.size_change).sum();
+        Ok(Spool {
             head,
             body: Some(file),
             body_start,
-            body_len: file_len.saturating_sub(body_start),
-            size: 0,
-            eight_bit: false,
-        };
-        let mut counter = SizeCounter::default();
-        let mut eight_bit = false;
-        spool
-            .for_each_chunk(|chunk| {
-                counter.add(chunk);
-                eight_bit |= !chunk.is_ascii();
-                Ok::<(), io::Error>(())
-            })
-            .map_err(|e| match e {
-                ChunkError::Read(e) | ChunkError::Consumer(e) => Error::Io(e),
-            })?;
-        spool.size = counter.total();
-        spool.eight_bit = eight_bit;
-        Ok(spool)
+            body_len,
+            splices: walked.splices,
+            size: counter.total().saturating_add_signed(change),
+            eight_bit,
+        })
     }
 
     /// The size DATA transmits before dot-stuffing: every line end counted as CRLF.
@@ -89,16 +115,42 @@ impl Spool {
             consume(chunk).map_err(ChunkError::Consumer)?;
         }
         let Some(file) = &self.body else { return Ok(()) };
-        let mut buf = vec![0u8; CHUNK];
+        // Stream offsets of the body count from the end of the head.
+        let head_len = self.head.len() as u64;
         let mut done: u64 = 0;
-        while done < self.body_len {
-            let want = usize::try_from(self.body_len - done).map_or(CHUNK, |left| left.min(CHUNK));
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            file.read_exact_at(chunk, self.body_start + done).map_err(ChunkError::Read)?;
-            consume(chunk).map_err(ChunkError::Consumer)?;
-            done += want as u64;
+        for splice in &self.splices {
+            let upto = splice.start.saturating_sub(head_len);
+            for_each_file_chunk(file, self.body_start + done, upto.saturating_sub(done), &mut consume)?;
+            consume(&splice.bytes).map_err(ChunkError::Consumer)?;
+            done = splice.end.saturating_sub(head_len);
         }
-        Ok(())
+        for_each_file_chunk(file, self.body_start + done, self.body_len.saturating_sub(done), consume)
+    }
+}
+
+/// Calls `consume` with `len` bytes of `file` from offset `start`, a chunk at a time.
+fn for_each_file_chunk<E>(
+    file: &File,
+    start: u64,
+    len: u64,
+    mut consume: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), ChunkError<E>> {
+    let mut buf = vec![0u8; usize::try_from(len).map_or(CHUNK, |len| len.min(CHUNK))];
+    let mut done: u64 = 0;
+    while done < len {
+        let want = usize::try_from(len - done).map_or(CHUNK, |left| left.min(CHUNK));
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        file.read_exact_at(chunk, start + done).map_err(ChunkError::Read)?;
+        consume(chunk).map_err(ChunkError::Consumer)?;
+        done += want as u64;
+    }
+    Ok(())
+}
+
+fn walk_error<E>(e: walker::Error<E>) -> Error<E> {
+    match e {
+        walker::Error::HeadTooLarge(part) => Error::PartHeadTooLarge(part),
+        walker::Error::Header(e) => Error::Header(e),
     }
 }
 
@@ -172,7 +224,7 @@ mod tests {
     fn spool_of(bytes: &[u8]) -> Spool {
         let mut file = tempfile();
         file.write_all(bytes).unwrap();
-        Spool::new(file, |head| Ok::<_, ()>(head.to_vec())).unwrap()
+        Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), |_, _| Ok(None)).unwrap()
     }
 
     /// An unlinked temporary file.
@@ -207,10 +259,14 @@ mod tests {
             let mut seen = Vec::new();
             let mut file = tempfile();
             file.write_all(input).unwrap();
-            let spool = Spool::new(file, |h| {
-                seen = h.to_vec();
-                Ok::<_, ()>(h.to_vec())
-            })
+            let spool = Spool::new(
+                file,
+                |h| {
+                    seen = h.to_vec();
+                    Ok::<_, ()>(h.to_vec())
+                },
+                |_, _| Ok(None),
+            )
             .unwrap();
             assert_eq!(seen, head, "{input:?}");
             assert_eq!(collect(&spool), input);
@@ -221,7 +277,7 @@ mod tests {
     fn the_rewritten_head_replaces_the_original() {
         let mut file = tempfile();
         file.write_all(b"Old: 1\n\nbody\n").unwrap();
-        let spool = Spool::new(file, |_| Ok::<_, ()>(b"New: 2\r\n\r\n".to_vec())).unwrap();
+        let spool = Spool::new(file, |_| Ok::<_, ()>(b"New: 2\r\n\r\n".to_vec()), |_, _| Ok(None)).unwrap();
         assert_eq!(collect(&spool), b"New: 2\r\n\r\nbody\n");
         assert_eq!(spool.size(), 16);
     }
