@@ -143,11 +143,22 @@ impl Sends {
 
     /// The id of a live entry named by `handle`.
     pub fn lookup(&self, handle: &str) -> Result<u64, TclError> {
-        handle
+        // Only the spelling handle_name gives: "smtp::send01" or "smtp::send+1" name nothing.
+        let id = handle
             .strip_prefix(HANDLE_PREFIX)
             .and_then(|n| n.parse::<u64>().ok())
-            .filter(|id| self.entries.borrow().contains_key(id))
-            .ok_or_else(|| TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"]))
+            .filter(|id| Sends::handle_name(*id) == handle);
+        match id {
+            Some(id) if self.entries.borrow().contains_key(&id) => Ok(id),
+            // Ids are never reused, so a smaller one names a send that has ended and was
+            // forgotten: for an asynchronous one, once its callback was called (this call
+            // may well come from inside that callback, which has the result already).
+            Some(id) if id <= *self.next_id.borrow() => Err(TclError::new(
+                format!("send \"{handle}\" has ended (a handle is released when its callback is called)"),
+                &["SMTP", "HANDLE", "UNKNOWN"],
+            )),
+            _ => Err(TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"])),
+        }
     }
 
     /// Services Tcl events until entry `id` has a result, and returns it. Its callback,
