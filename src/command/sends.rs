@@ -52,6 +52,10 @@ struct Entry {
     result: Option<Result<Delivery, TclError>>,
     /// `wait` calls in progress for this entry: it stays until they have the result.
     waiters: usize,
+    /// Its `-tlspolicy` command is running: the worker waits for the answer, and the
+    /// answer for everything the command calls (all of it nested on this thread's
+    /// stack), so a wait for this entry from there could never end.
+    asking_policy: bool,
 }
 
 impl Entry {
@@ -131,7 +135,7 @@ impl Sends {
             .map_err(|e| {
                 TclError::new(format!("cannot start a thread for the send: {e}"), &["SMTP", "INTERNAL", "THREAD"])
             })?;
-        let entry = Entry { cancel, callback, policy, result: None, waiters: 0 };
+        let entry = Entry { cancel, callback, policy, result: None, waiters: 0, asking_policy: false };
         self.entries.borrow_mut().insert(id, entry);
         Ok(id)
     }
@@ -163,7 +167,22 @@ impl Sends {
 
     /// Services Tcl events until entry `id` has a result, and returns it. Its callback,
     /// if any, still runs (from the event loop).
+    ///
+    /// Fails at once when the entry's `-tlspolicy` command is running: that command is
+    /// below this wait on the stack (whether it called it directly or through another
+    /// send's policy or callback), so it cannot answer before the wait ends, and the
+    /// send cannot end before it answers.
     pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
+        if self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true) {
+            let handle = Sends::handle_name(id);
+            return Err(TclError::new(
+                format!(
+                    "smtp::wait {handle} would never return: the send is waiting for the answer of its \
+                     -tlspolicy command, which is still running below this wait"
+                ),
+                &["SMTP", "WAIT", "DEADLOCK"],
+            ));
+        }
         self.with_entry(id, |e| e.waiters += 1);
         let result = interp.preserved(|| loop {
             self.poll(interp);
@@ -209,11 +228,17 @@ impl Sends {
         while let Ok((id, message)) = self.from_workers.try_recv() {
             match message {
                 FromWorker::Policy { code, diagnostic, answer } => {
-                    let prefix = self.with_entry(id, |e| e.policy.clone()).flatten();
+                    let prefix = self
+                        .with_entry(id, |e| {
+                            e.asking_policy = true;
+                            e.policy.clone()
+                        })
+                        .flatten();
                     let decision = match prefix {
                         Some(prefix) => PolicyCommand::new(interp, prefix).ask(code, &diagnostic),
                         None => PolicyAnswer::Secure { why: "the send was cancelled".into() },
                     };
+                    self.with_entry(id, |e| e.asking_policy = false);
                     let _ = answer.send(decision);
                 }
                 FromWorker::Done(result) => {
