@@ -7,10 +7,10 @@
 //! A synchronous send is an entry nobody but its own [`Sends::wait`] sees; an asynchronous
 //! one (`-command`) has a handle for `::smtp::cancel` and `::smtp::wait`, and its callback
 //! runs from the event loop. Each entry finishes once: by its worker's result or by a
-//! cancel, whichever comes first. Dropping the registry (the interpreter's commands are
-//! deleted with it) cancels whatever is still running.
+//! cancel, whichever comes first. Deleting the last of the package's commands (with
+//! the namespace or the interpreter, or one by one) cancels whatever is still running.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -73,6 +73,8 @@ pub struct Sends {
     to_registry: Sender<(u64, FromWorker)>,
     from_workers: Receiver<(u64, FromWorker)>,
     waker: Waker,
+    /// The package's commands that use this registry and are not deleted yet.
+    commands: Cell<usize>,
 }
 
 impl Sends {
@@ -86,6 +88,7 @@ impl Sends {
             to_registry,
             from_workers,
             waker: interp.waker(poll_thread),
+            commands: Cell::new(0),
         });
         REGISTRIES.with(|r| {
             let mut registries = r.borrow_mut();
@@ -93,6 +96,35 @@ impl Sends {
             registries.push(Rc::downgrade(&sends));
         });
         sends
+    }
+
+    /// Counts one more command using the registry; the returned closure is its deletion
+    /// hook. When the last command is deleted nothing can wait for, cancel or report a
+    /// send any more, so every running send is cancelled at once, and no callback or
+    /// policy is called afterwards. A call still running then (a wait, a synchronous
+    /// send, servicing the event that deleted the commands) gets `SMTP CANCELLED`.
+    pub fn command_added(self: &Rc<Self>) -> impl FnOnce() + 'static {
+        self.commands.set(self.commands.get() + 1);
+        let sends = Rc::clone(self);
+        move || {
+            sends.commands.set(sends.commands.get().saturating_sub(1));
+            if sends.commands.get() == 0 {
+                sends.cancel_all();
+            }
+        }
+    }
+
+    fn cancel_all(&self) {
+        let mut entries = self.entries.borrow_mut();
+        for entry in entries.values_mut() {
+            if entry.result.is_none() {
+                entry.cancel.cancel();
+                entry.result = Some(Err(outcome::cancelled(entry.cancel.end_of_data_sent())));
+            }
+            entry.callback = None;
+            entry.policy = None;
+        }
+        entries.retain(|_, e| !e.is_spent());
     }
 
     /// Starts `request` on a worker thread and returns its entry's id.
@@ -289,8 +321,8 @@ impl Sends {
 }
 
 impl Drop for Sends {
-    /// The interpreter's commands are being deleted (usually with the interpreter):
-    /// nothing can report a result any more, so every running send stops.
+    /// Sends still running when the registry goes stop: normally none, as deleting the
+    /// last command cancelled them, but a call running then may have started one.
     fn drop(&mut self) {
         for entry in self.entries.get_mut().values().filter(|e| e.result.is_none()) {
             entry.cancel.cancel();
