@@ -21,24 +21,39 @@ use crate::transport::{TlsConfig, TlsOptions};
 use sends::Sends;
 
 /// Creates the commands in `interp`. They share the interpreter's registry of sends,
-/// which goes (cancelling what still runs) when the last of them is deleted.
+/// which cancels what still runs when the last of them is deleted (renaming is not
+/// deleting).
 pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
     let sends = Sends::new(interp);
     let for_send = Rc::clone(&sends);
-    interp.create_command("::smtp::sendmessage", &["-password"], move |interp, args| {
-        sendmessage(interp, args, &for_send)
-    })?;
+    interp.create_command(
+        "::smtp::sendmessage",
+        &["-password"],
+        move |interp, args| sendmessage(interp, args, &for_send),
+        sends.command_added(),
+    )?;
     let for_cancel = Rc::clone(&sends);
-    interp.create_command("::smtp::cancel", &[], move |interp, args| {
-        let id = for_cancel.lookup(&handle_argument(args, "cancel")?)?;
-        for_cancel.cancel(interp, id);
-        Ok(interp.new_string(""))
-    })?;
-    interp.create_command("::smtp::wait", &[], move |interp, args| {
-        let id = sends.lookup(&handle_argument(args, "wait")?)?;
-        let delivery = sends.wait(interp, id)?;
-        Ok(outcome::refusals(interp, &delivery.refused))
-    })
+    interp.create_command(
+        "::smtp::cancel",
+        &[],
+        move |interp, args| {
+            let id = for_cancel.lookup(&handle_argument(args, "cancel")?)?;
+            for_cancel.cancel(interp, id);
+            Ok(interp.new_string(""))
+        },
+        sends.command_added(),
+    )?;
+    let for_wait = Rc::clone(&sends);
+    interp.create_command(
+        "::smtp::wait",
+        &[],
+        move |interp, args| {
+            let id = for_wait.lookup(&handle_argument(args, "wait")?)?;
+            let delivery = for_wait.wait(interp, id)?;
+            Ok(outcome::refusals(interp, &delivery.refused))
+        },
+        sends.command_added(),
+    )
 }
 
 /// A fresh Message-ID value, `<pid.seconds.count.random@host>`: unique across the

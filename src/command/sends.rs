@@ -7,10 +7,10 @@
 //! A synchronous send is an entry nobody but its own [`Sends::wait`] sees; an asynchronous
 //! one (`-command`) has a handle for `::smtp::cancel` and `::smtp::wait`, and its callback
 //! runs from the event loop. Each entry finishes once: by its worker's result or by a
-//! cancel, whichever comes first. Dropping the registry (the interpreter's commands are
-//! deleted with it) cancels whatever is still running.
+//! cancel, whichever comes first. Deleting the last of the package's commands (with
+//! the namespace or the interpreter, or one by one) cancels whatever is still running.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -52,6 +52,10 @@ struct Entry {
     result: Option<Result<Delivery, TclError>>,
     /// `wait` calls in progress for this entry: it stays until they have the result.
     waiters: usize,
+    /// Its `-tlspolicy` command is running: the worker waits for the answer, and the
+    /// answer for everything the command calls (all of it nested on this thread's
+    /// stack), so a wait for this entry from there could never end.
+    asking_policy: bool,
 }
 
 impl Entry {
@@ -69,6 +73,8 @@ pub struct Sends {
     to_registry: Sender<(u64, FromWorker)>,
     from_workers: Receiver<(u64, FromWorker)>,
     waker: Waker,
+    /// The package's commands that use this registry and are not deleted yet.
+    commands: Cell<usize>,
 }
 
 impl Sends {
@@ -82,6 +88,7 @@ impl Sends {
             to_registry,
             from_workers,
             waker: interp.waker(poll_thread),
+            commands: Cell::new(0),
         });
         REGISTRIES.with(|r| {
             let mut registries = r.borrow_mut();
@@ -89,6 +96,35 @@ impl Sends {
             registries.push(Rc::downgrade(&sends));
         });
         sends
+    }
+
+    /// Counts one more command using the registry; the returned closure is its deletion
+    /// hook. When the last command is deleted nothing can wait for, cancel or report a
+    /// send any more, so every running send is cancelled at once, and no callback or
+    /// policy is called afterwards. A call still running then (a wait, a synchronous
+    /// send, servicing the event that deleted the commands) gets `SMTP CANCELLED`.
+    pub fn command_added(self: &Rc<Self>) -> impl FnOnce() + 'static {
+        self.commands.set(self.commands.get() + 1);
+        let sends = Rc::clone(self);
+        move || {
+            sends.commands.set(sends.commands.get().saturating_sub(1));
+            if sends.commands.get() == 0 {
+                sends.cancel_all();
+            }
+        }
+    }
+
+    fn cancel_all(&self) {
+        let mut entries = self.entries.borrow_mut();
+        for entry in entries.values_mut() {
+            if entry.result.is_none() {
+                entry.cancel.cancel();
+                entry.result = Some(Err(outcome::cancelled(entry.cancel.end_of_data_sent())));
+            }
+            entry.callback = None;
+            entry.policy = None;
+        }
+        entries.retain(|_, e| !e.is_spent());
     }
 
     /// Starts `request` on a worker thread and returns its entry's id.
@@ -131,7 +167,7 @@ impl Sends {
             .map_err(|e| {
                 TclError::new(format!("cannot start a thread for the send: {e}"), &["SMTP", "INTERNAL", "THREAD"])
             })?;
-        let entry = Entry { cancel, callback, policy, result: None, waiters: 0 };
+        let entry = Entry { cancel, callback, policy, result: None, waiters: 0, asking_policy: false };
         self.entries.borrow_mut().insert(id, entry);
         Ok(id)
     }
@@ -143,16 +179,42 @@ impl Sends {
 
     /// The id of a live entry named by `handle`.
     pub fn lookup(&self, handle: &str) -> Result<u64, TclError> {
-        handle
+        // Only the spelling handle_name gives: "smtp::send01" or "smtp::send+1" name nothing.
+        let id = handle
             .strip_prefix(HANDLE_PREFIX)
             .and_then(|n| n.parse::<u64>().ok())
-            .filter(|id| self.entries.borrow().contains_key(id))
-            .ok_or_else(|| TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"]))
+            .filter(|id| Sends::handle_name(*id) == handle);
+        match id {
+            Some(id) if self.entries.borrow().contains_key(&id) => Ok(id),
+            // Ids are never reused, so a smaller one names a send that has ended and was
+            // forgotten: for an asynchronous one, once its callback was called (this call
+            // may well come from inside that callback, which has the result already).
+            Some(id) if id <= *self.next_id.borrow() => Err(TclError::new(
+                format!("send \"{handle}\" has ended (a handle is released when its callback is called)"),
+                &["SMTP", "HANDLE", "UNKNOWN"],
+            )),
+            _ => Err(TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"])),
+        }
     }
 
     /// Services Tcl events until entry `id` has a result, and returns it. Its callback,
     /// if any, still runs (from the event loop).
+    ///
+    /// Fails at once when the entry's `-tlspolicy` command is running: that command is
+    /// below this wait on the stack (whether it called it directly or through another
+    /// send's policy or callback), so it cannot answer before the wait ends, and the
+    /// send cannot end before it answers.
     pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
+        if self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true) {
+            let handle = Sends::handle_name(id);
+            return Err(TclError::new(
+                format!(
+                    "smtp::wait {handle} would never return: the send is waiting for the answer of its \
+                     -tlspolicy command, which is still running below this wait"
+                ),
+                &["SMTP", "WAIT", "DEADLOCK"],
+            ));
+        }
         self.with_entry(id, |e| e.waiters += 1);
         let result = interp.preserved(|| loop {
             self.poll(interp);
@@ -198,11 +260,17 @@ impl Sends {
         while let Ok((id, message)) = self.from_workers.try_recv() {
             match message {
                 FromWorker::Policy { code, diagnostic, answer } => {
-                    let prefix = self.with_entry(id, |e| e.policy.clone()).flatten();
+                    let prefix = self
+                        .with_entry(id, |e| {
+                            e.asking_policy = true;
+                            e.policy.clone()
+                        })
+                        .flatten();
                     let decision = match prefix {
                         Some(prefix) => PolicyCommand::new(interp, prefix).ask(code, &diagnostic),
                         None => PolicyAnswer::Secure { why: "the send was cancelled".into() },
                     };
+                    self.with_entry(id, |e| e.asking_policy = false);
                     let _ = answer.send(decision);
                 }
                 FromWorker::Done(result) => {
@@ -253,8 +321,8 @@ impl Sends {
 }
 
 impl Drop for Sends {
-    /// The interpreter's commands are being deleted (usually with the interpreter):
-    /// nothing can report a result any more, so every running send stops.
+    /// Sends still running when the registry goes stop: normally none, as deleting the
+    /// last command cancelled them, but a call running then may have started one.
     fn drop(&mut self) {
         for entry in self.entries.get_mut().values().filter(|e| e.result.is_none()) {
             entry.cancel.cancel();

@@ -198,21 +198,34 @@ impl Interp<'_> {
     /// name; its `Ok` value becomes the result, its `Err` a Tcl error with `-errorcode`, and a
     /// panic inside it becomes the error `SMTP INTERNAL PANIC` instead of unwinding into Tcl.
     /// The value after any of the `secret` option words is never echoed into `errorInfo`.
-    pub fn create_command<F>(&self, name: &str, secret: &'static [&'static str], f: F) -> Result<(), TclError>
+    ///
+    /// `on_delete` runs when the command is deleted (renaming does not delete it), at once
+    /// even while a call of it is running, for instance servicing events when a handler
+    /// deletes it; `f` itself (and what it holds) lives until that call has returned.
+    pub fn create_command<F, D>(
+        &self,
+        name: &str,
+        secret: &'static [&'static str],
+        f: F,
+        on_delete: D,
+    ) -> Result<(), TclError>
     where
         F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
+        D: FnOnce() + 'static,
     {
         let name = c_string(name)?;
-        let data = Box::into_raw(Box::new(Command { api: self.api, secret, f }));
-        // SAFETY: the interpreter is live. Tcl keeps `data` until the command is deleted and
-        // then calls free_command::<F>, which frees it exactly once.
+        let command = Command { api: self.api, secret, f, on_delete: Cell::new(Some(on_delete)) };
+        let data = Rc::into_raw(Rc::new(command));
+        // SAFETY: the interpreter is live. Tcl keeps `data` (one strong reference) until
+        // the command is deleted and then calls free_command::<F, D>, which releases it
+        // exactly once.
         unsafe {
             (self.api.create_command)(
                 self.raw.as_ptr(),
                 name.as_ptr(),
-                Some(call_command::<F>),
-                data.cast(),
-                Some(free_command::<F>),
+                Some(call_command::<F, D>),
+                data.cast_mut().cast(),
+                Some(free_command::<F, D>),
             );
         }
         Ok(())
@@ -337,16 +350,19 @@ impl Drop for SavedState<'_, '_> {
     }
 }
 
-/// What a registered command carries as its clientData.
-struct Command<F> {
+/// What a registered command carries as its clientData, in an `Rc`: Tcl holds one
+/// reference until the command is deleted, and each call one more until it returns.
+struct Command<F, D> {
     api: &'static Api,
     /// Options whose values must not be echoed into errorInfo.
     secret: &'static [&'static str],
     f: F,
+    /// Taken and run when the command is deleted.
+    on_delete: Cell<Option<D>>,
 }
 
 /// The C entry point of every command created by [`Interp::create_command`].
-unsafe extern "C" fn call_command<F>(
+unsafe extern "C" fn call_command<F, D>(
     data: ClientData,
     interp: *mut Tcl_Interp,
     objc: c_int,
@@ -354,10 +370,18 @@ unsafe extern "C" fn call_command<F>(
 ) -> c_int
 where
     F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
+    D: FnOnce() + 'static,
 {
-    // SAFETY: `data` is the Box<Command<F>> registered with this very trampoline, alive
-    // until free_command runs (after the last call).
-    let command = unsafe { &*data.cast::<Command<F>>() };
+    let data = data.cast::<Command<F, D>>().cast_const();
+    // SAFETY: `data` came from Rc::into_raw in create_command with this very trampoline,
+    // and Tcl's reference is alive while Tcl calls the command. The call takes its own
+    // reference: Tcl runs the deleteProc as soon as the command is deleted, even while
+    // this call is still running (a handler it services deletes the command), and `f`
+    // must outlive the call.
+    let command = unsafe {
+        Rc::increment_strong_count(data);
+        Rc::from_raw(data)
+    };
     let Some(raw) = NonNull::new(interp) else { return TCL_ERROR };
     let interp = Interp { raw, api: command.api, _call: PhantomData };
     // SAFETY: Tcl passes objc live words; objv[0] is the command name.
@@ -377,11 +401,19 @@ where
     }
 }
 
-/// The deleteProc of every command created by [`Interp::create_command`].
-unsafe extern "C" fn free_command<F>(data: ClientData) {
-    // SAFETY: Tcl calls this once, after the last call of the command; data came from
-    // Box::into_raw in create_command.
-    drop(unsafe { Box::from_raw(data.cast::<Command<F>>()) });
+/// The deleteProc of every command created by [`Interp::create_command`]: runs the
+/// command's `on_delete` and releases Tcl's reference (a running call keeps its own).
+unsafe extern "C" fn free_command<F, D>(data: ClientData)
+where
+    D: FnOnce(),
+{
+    // SAFETY: Tcl calls this once per command; `data` came from Rc::into_raw in
+    // create_command, and this releases the reference Tcl held.
+    let command = unsafe { Rc::from_raw(data.cast::<Command<F, D>>().cast_const()) };
+    if let Some(on_delete) = command.on_delete.take() {
+        // A panic must not unwind into Tcl; there is nobody to report it to.
+        let _ = catch_unwind(AssertUnwindSafe(on_delete));
+    }
 }
 
 /// References to `objc` values at `objv`.
