@@ -530,8 +530,7 @@ proc ::ts::log {h} {
 
 # ::ts::events h ev ?conn? --
 #	The log entries of event type ev (open C S data data-partial close tls
-#	tls-failed), optionally
-#	only those of connection conn.
+#	tls-closed tls-failed), optionally only those of connection conn.
 proc ::ts::events {h ev {conn {}}} {
     set out {}
     foreach e [log $h] {

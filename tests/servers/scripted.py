@@ -117,6 +117,9 @@ Log (LOGFILE, one JSON object per line, appended and flushed after every entry):
                                    after a successful handshake (@starttls, implicit_tls);
                                    sni is the server name the client sent (null: none).
                                    C/S lines afterwards are the decrypted dialogue.
+  {"conn": N, "ev": "tls-closed"}          the client ended its TLS session cleanly: its
+                                   close_notify alert arrived (a client that just closes
+                                   the socket logs none)
   {"conn": N, "ev": "tls-hello", "n": K}    @handshake-fault read the client's first TLS
                                    record (K bytes)
   {"conn": N, "ev": "tls-failed", "error": E [, "plaintext": P]}
@@ -258,16 +261,23 @@ class Connection:
                     data = self.tls.read(65536)
                 except ssl.SSLWantReadError:
                     break
-                except ssl.SSLZeroReturnError:  # the client's close_notify
-                    self.tls_eof = True
+                except ssl.SSLZeroReturnError:  # close_notify, after ours went out
+                    self.tls_closed_by_client()
                     break
-                if not data:
+                if not data:  # close_notify, before ours
+                    self.tls_closed_by_client()
                     break
                 self.buf += data
         except ssl.SSLError as e:
             self.flush_tls()
             raise ConnectionDone("error: %s: %s" % (type(e).__name__, e))
         self.flush_tls()
+
+    def tls_closed_by_client(self):
+        """The client's close_notify arrived: no more TLS input. Logged once."""
+        if not self.tls_eof:
+            self.tls_eof = True
+            self.log("tls-closed")
 
     def readline(self):
         """One raw line including its LF; raises ConnectionDone('client') at EOF."""
@@ -412,11 +422,17 @@ class Connection:
         try:
             if self.tls is not None:
                 try:
-                    self.tls.unwrap()  # writes close_notify, then wants the peer's
+                    # Writes close_notify; returns (instead of raising SSLWantReadError)
+                    # only when the client's close_notify has arrived too.
+                    self.tls.unwrap()
+                    self.tls_closed_by_client()
                 except (ssl.SSLError, ValueError):
                     pass
                 self.flush_tls()
             self.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ConnectionDone):
+            pass  # the client has closed already; what it sent before is still read
+        try:
             deadline = time.monotonic() + seconds
             while True:
                 left = deadline - time.monotonic()
