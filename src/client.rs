@@ -223,7 +223,10 @@ impl Driver<'_> {
                 return Err(Error::Cancelled);
             }
             next = match next {
-                Next::Close(outcome) => return Ok(outcome),
+                Next::Close(outcome) => {
+                    self.close(&session);
+                    return Ok(outcome);
+                }
                 Next::Receive => self.await_reply(&mut session),
                 // Everything that arrived answered a command already: bytes left over were
                 // sent early, and taking them for the next reply would misread the dialogue
@@ -257,6 +260,14 @@ impl Driver<'_> {
                     session.policy_answer(answer)
                 }
             }
+        }
+    }
+
+    /// Ends the connection when the dialogue is over, a TLS session with close_notify
+    /// (sent within QUIT's wait).
+    fn close(&mut self, session: &Session) {
+        if let Some(conn) = self.conn.take() {
+            conn.close(transport::deadline_after(session.timeout()));
         }
     }
 

@@ -15,7 +15,8 @@
 //!    - `AskPolicy(issue)`: ask `-tlspolicy` (or apply the default) and give the answer to
 //!      [`Session::policy_answer`];
 //!    - `Receive`: read the next reply (step 2);
-//!    - `Close(outcome)`: close the connection; the session is over.
+//!    - `Close(outcome)`: close the connection (a TLS session with close_notify first);
+//!      the session is over.
 //! 3. A failed write is reported through `handle_failure` like a failed read.
 //! 4. With implicit TLS the driver runs the handshake before reading the greeting and
 //!    reports it with `tls_established`/`tls_failed` too.
@@ -195,6 +196,9 @@ enum State {
     Rset,
     /// Saying goodbye; the outcome is already decided.
     Quit,
+    /// Implicit TLS whose certificate the policy refused: the greeting is awaited only
+    /// so that QUIT can follow it; the outcome is already decided.
+    GreetingBeforeQuit,
     Closed,
 }
 
@@ -311,7 +315,7 @@ impl Session {
             State::Message => Step::Message,
             State::EndOfData | State::EmptyData => Step::EndOfData,
             State::Rset => Step::Rset,
-            State::Quit | State::Closed => Step::Quit,
+            State::Quit | State::GreetingBeforeQuit | State::Closed => Step::Quit,
         }
     }
 
@@ -408,6 +412,19 @@ impl Session {
             (answer @ PolicyAnswer::Secure { .. }, IssueKind::Cleartext) => {
                 self.fail(Failure { step: Step::Auth, kind: FailureKind::TlsRefused { issue, answer } })
             }
+            // A TLS session exists, only its certificate is not trusted: say goodbye over
+            // it (QUIT carries no secret), after the greeting with implicit TLS.
+            (answer @ PolicyAnswer::Secure { .. }, IssueKind::NotVerified) => {
+                let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
+                if implicit {
+                    self.decided = Some(Outcome::Unusable(failure));
+                    self.state = State::GreetingBeforeQuit;
+                    return Next::Receive;
+                }
+                self.quit(Outcome::Unusable(failure))
+            }
+            // No TLS session to say goodbye over: STARTTLS refused or not offered, or the
+            // handshake failed.
             (answer @ PolicyAnswer::Secure { .. }, _) => {
                 let step = if matches!(issue, TlsIssue::Refused(_) | TlsIssue::NotOffered) {
                     Step::StartTls
@@ -480,7 +497,7 @@ impl Session {
                 let step = self.step();
                 self.fail(Failure { step, kind: FailureKind::Reply(reply) })
             }
-            State::Rset | State::EmptyData => self.goodbye(),
+            State::Rset | State::EmptyData | State::GreetingBeforeQuit => self.goodbye(),
             State::Quit | State::Closed => self.close(),
         }
     }
@@ -520,7 +537,7 @@ impl Session {
                 Next::Close(Outcome::Failed(failure))
             }
             // The result is known; a broken goodbye does not change it.
-            State::Rset | State::EmptyData | State::Quit | State::Closed => self.close(),
+            State::Rset | State::EmptyData | State::GreetingBeforeQuit | State::Quit | State::Closed => self.close(),
         }
     }
 

@@ -984,13 +984,32 @@ fn unverified_certificate_with_policy_insecure_goes_on_encrypted() {
 }
 
 #[test]
-fn unverified_certificate_with_policy_secure_sends_nothing_more() {
+fn unverified_certificate_with_policy_secure_sends_only_quit() {
     let issue = TlsIssue::NotVerified("Hostname mismatch".into());
     let script = vec![
         greeting(),
         ehlo(&["STARTTLS"]),
         r(220, "go"),
         Scripted::Handshake(Shake::NotVerified("Hostname mismatch")),
+        Scripted::Policy(issue.clone(), secure("no -tlspolicy allows it")),
+        bye(),
+    ];
+    let transcript = drive(tls_params(), &script);
+    assert_eq!(transcript.sent, ["EHLO client.example", "STARTTLS", "<handshake>", "<policy 454>", "QUIT"]);
+    // QUIT's reply gets QUIT's short wait.
+    assert_eq!(transcript.waits.last(), Some(&(Step::Quit, secs(7))));
+    let kind = FailureKind::TlsRefused { issue, answer: secure("no -tlspolicy allows it") };
+    assert_eq!(transcript.outcome, unusable(Step::TlsHandshake, kind));
+}
+
+#[test]
+fn failed_handshake_with_policy_secure_closes_without_quit() {
+    let issue = TlsIssue::Handshake("wrong version number".into());
+    let script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        r(220, "go"),
+        Scripted::Handshake(Shake::Fails("wrong version number")),
         Scripted::Policy(issue.clone(), secure("no -tlspolicy allows it")),
     ];
     let (sent, outcome) = run(tls_params(), &script);
@@ -1033,6 +1052,32 @@ fn implicit_tls_unverified_and_insecure_still_reads_the_greeting() {
     assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue));
     assert_eq!(session.policy_answer(PolicyAnswer::Insecure), Next::Receive);
     assert_eq!(session.step(), Step::Greeting);
+}
+
+#[test]
+fn implicit_tls_unverified_and_secure_quits_after_the_greeting() {
+    let mut session = Session::new(tls_params()).unwrap();
+    let issue = TlsIssue::NotVerified("certificate has expired".into());
+    let answer = secure("no -tlspolicy allows it");
+    assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue.clone()));
+    assert_eq!(session.policy_answer(answer.clone()), Next::Receive);
+    // The wait for a greeting only there to be answered with QUIT is QUIT's short one.
+    assert_eq!((session.step(), session.timeout()), (Step::Quit, secs(7)));
+    assert_eq!(session.handle_reply(greeting_reply()), Next::Send(vec![Command::Quit]));
+    let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
+    assert_eq!(session.handle_reply(reply(221, "bye")), Next::Close(Outcome::Unusable(failure)));
+}
+
+#[test]
+fn implicit_tls_unverified_and_secure_without_greeting_closes() {
+    let mut session = Session::new(tls_params()).unwrap();
+    let issue = TlsIssue::NotVerified("certificate has expired".into());
+    let answer = secure("no -tlspolicy allows it");
+    session.tls_failed(issue.clone());
+    assert_eq!(session.policy_answer(answer.clone()), Next::Receive);
+    let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
+    let timeout = FailureKind::Timeout(Duration::from_secs(10));
+    assert_eq!(session.handle_failure(timeout), Next::Close(Outcome::Unusable(failure)));
 }
 
 fn greeting_reply() -> Reply {

@@ -144,6 +144,14 @@ impl Connection {
         Ok((Connection { stream: Stream::Tls(Box::new(tls)) }, verification))
     }
 
+    /// Closes the connection; a TLS session first sends close_notify, within `deadline`.
+    pub fn close(mut self, deadline: Instant) {
+        if let Stream::Tls(session) = &mut self.stream {
+            session.get_mut().deadline = deadline;
+            super::tls::close_notify(session);
+        }
+    }
+
     /// Whether the server's address is a loopback one (127.0.0.0/8, ::1): traffic to it
     /// never leaves the machine.
     pub fn peer_is_loopback(&self) -> bool {

@@ -1,5 +1,6 @@
-//! TLS over a connection, with OpenSSL: the client configuration (`-tlsoptions`) and the
-//! handshake, which verifies the chain, the host name (or IP address) and the dates.
+//! TLS over a connection, with OpenSSL: the client configuration (`-tlsoptions`), the
+//! handshake, which verifies the chain, the host name (or IP address) and the dates, and
+//! the session's clean end.
 
 use std::fmt;
 use std::net::TcpStream;
@@ -146,6 +147,15 @@ impl TlsConfig {
         };
         Ok((stream, verification))
     }
+}
+
+/// Ends a TLS session cleanly with close_notify, so the server can tell the end from a
+/// cut connection (Exim logs one without it as an unclean TLS end). The server's own
+/// close_notify is not awaited: the socket is closed next, and each side may close its
+/// half alone (RFC 8446 §6.1).
+pub(super) fn close_notify(stream: &mut SslStream<DeadlineSocket>) {
+    // A server already gone or a broken session leaves nothing to do but close.
+    let _ = stream.shutdown();
 }
 
 /// A clear error for a path that cannot be read, before OpenSSL reports it obscurely.
