@@ -21,6 +21,10 @@ pub fn refusals(interp: &Interp<'_>, refused: &[Refusal]) -> Obj {
     interp.new_list(&items)
 }
 
+/// Added once to the error when a certificate did not verify. tcllib verified nothing, so
+/// a script that reached a server with a private CA's certificate first fails here.
+const TRUST_HINT: &str = "; to trust a private CA, give -tlsoptions {-cafile ca.pem} or call tls::init -cafile ca.pem";
+
 pub fn message_error(e: message::Error) -> TclError {
     let mut code = vec!["SMTP".to_string()];
     code.extend(e.code_words().iter().map(|w| w.to_string()));
@@ -46,7 +50,13 @@ pub fn send_error(e: client::Error) -> TclError {
                 }
                 None => code.push("SERVERS".into()),
             }
-            TclError { message: format!("no server accepted the message: {}", each.join("; ")), errorcode: code }
+            let mut message = format!("no server accepted the message: {}", each.join("; "));
+            let not_verified =
+                |f: &Failure| matches!(f.kind, FailureKind::TlsRefused { issue: TlsIssue::NotVerified(_), .. });
+            if failures.iter().any(|(_, f)| not_verified(f)) {
+                message.push_str(TRUST_HINT);
+            }
+            TclError { message, errorcode: code }
         }
         client::Error::Transaction { server, failure } => transaction_error(&server, &failure),
         client::Error::Invalid(why) => TclError::new(why, &["SMTP", "INTERNAL", "INVALID"]),
