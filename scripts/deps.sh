@@ -8,6 +8,7 @@ packages=(
     libssl-dev openssl                        # the openssl crate; test certificates
     tcl8.6 tcl8.6-dev tcllib                  # tclsh, tcl.h and the stub library, mime
     tcl-thread                                # the Thread package (a test sends from 4 threads)
+    tcl-tls                                   # the tls package: tests of its tls::init defaults
     python3 python3-aiosmtpd                  # the independent test SMTP server
     postfix sasl2-bin libsasl2-modules        # real AUTH server: Postfix + Cyrus SASL (sasldb)
     iproute2                                  # ip netns: a non-loopback test peer

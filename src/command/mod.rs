@@ -112,8 +112,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     // Unreadable certificate files fail here, before any connection (also when TLS ends
     // up unused: a wrong path is a mistake worth reporting).
     let tls = if options.usetls || options.tlsimport || options.tlsoptions != TlsOptions::default() {
-        let config = TlsConfig::shared(&options.tlsoptions)
-            .map_err(|e| TclError::new(format!("-tlsoptions: {e}"), &["SMTP", "OPTION", "VALUE", "-tlsoptions"]))?;
+        let config = TlsConfig::shared(&options.tlsoptions).map_err(|e| options.tls_error(&e))?;
         Some(config)
     } else {
         None

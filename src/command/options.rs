@@ -22,7 +22,10 @@ pub struct Options {
     /// `-command`: the callback prefix of an asynchronous send; `None` (not given or
     /// empty) for a synchronous one.
     pub command: Option<Obj>,
+    /// `-tlsoptions` over the `tls::init` defaults.
     pub tlsoptions: TlsOptions,
+    /// The names of the `tlsoptions` that came from `tls::init`, for error messages.
+    pub tls_init_options: Vec<String>,
     /// The wait for the end-of-data reply, in seconds.
     pub maxsecs: u64,
     /// `-timeout`: a cap on every network wait, in seconds.
@@ -51,6 +54,7 @@ impl Default for Options {
             tlspolicy: None,
             command: None,
             tlsoptions: TlsOptions::default(),
+            tls_init_options: Vec::new(),
             maxsecs: 120,
             timeout: None,
             headers: Vec::new(),
@@ -62,6 +66,18 @@ impl Default for Options {
             username: String::new(),
             password: Secret::default(),
         }
+    }
+}
+
+impl Options {
+    /// The error for TLS settings that cannot be used (an unreadable file), naming those
+    /// that `tls::init` supplied.
+    pub fn tls_error(&self, why: &str) -> TclError {
+        let source = match self.tls_init_options.as_slice() {
+            [] => "-tlsoptions".to_string(),
+            names => format!("-tlsoptions (with {} from tls::init)", names.join(" ")),
+        };
+        value_error(format!("{source}: {why}"), "-tlsoptions")
     }
 }
 
@@ -81,6 +97,7 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
     let mut o = Options::default();
     let mut servers: Option<Obj> = None;
     let mut ports: Option<Obj> = None;
+    let mut tlsoptions: Option<Obj> = None;
     for pair in words.chunks(2) {
         let [name, value] = pair else { continue };
         let name = name.text();
@@ -98,7 +115,7 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
                 let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-command"))?;
                 o.command = (!words.is_empty()).then(|| value.clone());
             }
-            "-tlsoptions" => o.tlsoptions = tls_options(interp, value)?,
+            "-tlsoptions" => tlsoptions = Some(value.clone()),
             "-username" => o.username = line(value, "-username")?,
             "-password" => o.password = Secret::from_text(&value.text()),
             "-maxsecs" => o.maxsecs = seconds(value, "-maxsecs")?,
@@ -117,6 +134,10 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
             }
         }
     }
+    // tls::init sets the application's TLS policy: it applies when this send may use TLS
+    // (with -usetls 0 its files are not even checked).
+    let tls_init = if o.usetls || o.tlsimport { tls_init_defaults(interp) } else { None };
+    (o.tlsoptions, o.tls_init_options) = tls_options(interp, tls_init.as_ref(), tlsoptions.as_ref())?;
     if let Some(servers) = servers {
         o.servers_is_localhost = servers.text() == "localhost";
         o.servers = server_list(interp, &servers, ports.as_ref())?;
@@ -137,44 +158,83 @@ fn boolean(value: &Obj) -> Result<bool, TclError> {
     }
 }
 
-/// `-tlsoptions {-cafile F -cadir D -certfile F -keyfile F -require BOOL -servername NAME}`,
-/// named as in the Tcl `tls` package.
-fn tls_options(interp: &Interp<'_>, value: &Obj) -> Result<TlsOptions, TclError> {
+/// What `tls::init` last set (`::tls::defaults`, its option/value words) when the Tcl `tls`
+/// package is loaded. Read at each send, so a later `tls::init` changes the next send.
+fn tls_init_defaults(interp: &Interp<'_>) -> Option<Obj> {
+    let words = ["package", "provide", "tls"].map(|w| interp.new_string(w));
+    let loaded = interp.eval_global(&words).is_ok_and(|version| !version.text().is_empty());
+    loaded.then(|| interp.variable("::tls::defaults")).flatten()
+}
+
+/// The `tls::init` options that apply to a send. `-servername` would name every server
+/// alike; the others (`-ssl3`, `-command`, ...) are the `tls` package's own business.
+const TLS_INIT_OPTIONS: [&str; 5] = ["-cafile", "-cadir", "-certfile", "-keyfile", "-require"];
+
+/// The TLS settings, named as in the Tcl `tls` package: `-tlsoptions {-cafile F -cadir D
+/// -certfile F -keyfile F -require BOOL -servername NAME}` over the `tls::init` defaults,
+/// option by option (as the `tls` package merges its own defaults), and the names of
+/// those that `tls::init` supplied.
+fn tls_options(
+    interp: &Interp<'_>,
+    tls_init: Option<&Obj>,
+    tlsoptions: Option<&Obj>,
+) -> Result<(TlsOptions, Vec<String>), TclError> {
+    let mut o = TlsOptions::default();
+    let mut from_init = Vec::new();
+    // Only tls::init writes this list, as pairs; anything else in it is not ours to judge.
+    let defaults = tls_init.and_then(|list| interp.list_elements(list).ok()).unwrap_or_default();
+    for pair in defaults.chunks(2) {
+        let [name, value] = pair else { continue };
+        let name = name.text();
+        if TLS_INIT_OPTIONS.contains(&name.as_str()) {
+            set_tls_option(&mut o, "tls::init", &name, value)?;
+            from_init.retain(|n| *n != name);
+            from_init.push(name);
+        }
+    }
+    let Some(value) = tlsoptions else { return Ok((o, from_init)) };
     let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlsoptions"))?;
     if words.len() % 2 != 0 {
         let msg = format!("-tlsoptions expects option/value pairs, not \"{}\"", value.text());
         return Err(value_error(msg, "-tlsoptions"));
     }
-    let mut o = TlsOptions::default();
     for pair in words.chunks(2) {
         let [name, value] = pair else { continue };
         let name = name.text();
-        let path = |v: &Obj| -> Result<Option<String>, TclError> {
-            let text = line(v, "-tlsoptions")?;
-            Ok((!text.is_empty()).then_some(text))
-        };
-        match name.as_str() {
-            "-cafile" => o.cafile = path(value)?,
-            "-cadir" => o.cadir = path(value)?,
-            "-certfile" => o.certfile = path(value)?,
-            "-keyfile" => o.keyfile = path(value)?,
-            "-require" => {
-                o.require = boolean(value)
-                    .map_err(|e| TclError { message: format!("-tlsoptions -require: {}", e.message), ..e })?
-            }
-            "-servername" => o.servername = path(value)?,
-            _ => {
-                return Err(value_error(
-                    format!(
-                        "bad option \"{name}\" in -tlsoptions: must be -cafile, -cadir, -certfile, -keyfile, \
-                         -require or -servername"
-                    ),
-                    "-tlsoptions",
-                ))
-            }
+        if !set_tls_option(&mut o, "-tlsoptions", &name, value)? {
+            return Err(value_error(
+                format!(
+                    "bad option \"{name}\" in -tlsoptions: must be -cafile, -cadir, -certfile, -keyfile, \
+                     -require or -servername"
+                ),
+                "-tlsoptions",
+            ));
         }
+        from_init.retain(|n| *n != name);
     }
-    Ok(o)
+    Ok((o, from_init))
+}
+
+/// Sets option `name` from `source` (`-tlsoptions` or `tls::init`); false when there is
+/// no such option. An empty path means none.
+fn set_tls_option(o: &mut TlsOptions, source: &str, name: &str, value: &Obj) -> Result<bool, TclError> {
+    let path = |v: &Obj| -> Result<Option<String>, TclError> {
+        let text = line(v, source)?;
+        Ok((!text.is_empty()).then_some(text))
+    };
+    match name {
+        "-cafile" => o.cafile = path(value)?,
+        "-cadir" => o.cadir = path(value)?,
+        "-certfile" => o.certfile = path(value)?,
+        "-keyfile" => o.keyfile = path(value)?,
+        "-require" => {
+            o.require =
+                boolean(value).map_err(|e| TclError { message: format!("{source} -require: {}", e.message), ..e })?
+        }
+        "-servername" => o.servername = path(value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// A whole number of seconds, at least 1 (tcllib silently misreads 0, 1.5 and `abc`).

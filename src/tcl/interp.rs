@@ -103,13 +103,20 @@ impl Interp<'_> {
         outcome
     }
 
+    /// The value of the variable `name` (global, or qualified like `::ns::var`), or `None`
+    /// when there is no such scalar.
+    pub fn variable(&self, name: &str) -> Option<Obj> {
+        let name = c_string(name).ok()?;
+        // SAFETY: the interpreter is live and the name is NUL-terminated; without
+        // TCL_LEAVE_ERR_MSG a missing variable leaves the interpreter's result alone.
+        let raw = unsafe { (self.api.get_var2)(self.raw.as_ptr(), name.as_ptr(), std::ptr::null(), TCL_GLOBAL_ONLY) };
+        // SAFETY: Tcl_GetVar2Ex returns null or a live value.
+        unsafe { Obj::from_raw(self.api, raw) }
+    }
+
     /// The global `errorCode` after an error, as a list of words.
     fn error_code(&self) -> Vec<String> {
-        // SAFETY: the interpreter is live and the names are NUL-terminated.
-        let raw =
-            unsafe { (self.api.get_var2)(self.raw.as_ptr(), c"errorCode".as_ptr(), std::ptr::null(), TCL_GLOBAL_ONLY) };
-        // SAFETY: Tcl_GetVar2Ex returns null or a live value.
-        match unsafe { Obj::from_raw(self.api, raw) } {
+        match self.variable("errorCode") {
             Some(code) => match self.list_elements(&code) {
                 Ok(words) => words.iter().map(Obj::text).collect(),
                 Err(_) => vec![code.text()],

@@ -12,7 +12,8 @@ use std::time::Instant;
 use openssl::ssl::{HandshakeError, SslConnector, SslFiletype, SslMethod, SslStream, SslVerifyMode, SslVersion};
 use openssl::x509::X509VerifyResult;
 
-/// The settings of `-tlsoptions`, named as in the Tcl `tls` package.
+/// The TLS settings of a send (`-tlsoptions` over `tls::init`), named as in the Tcl `tls`
+/// package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     /// Trusted CA certificates (PEM), in addition to the system's.
