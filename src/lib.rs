@@ -13,6 +13,7 @@
 mod bridge;
 pub mod client;
 mod command;
+pub mod compose;
 pub mod message;
 pub mod sasl;
 pub mod secret;
@@ -32,7 +33,7 @@ pub extern "C" fn Smtp_Init(interp: *mut tcl_sys::Tcl_Interp) -> c_int {
     tcl::init_extension(interp, |interp| {
         interp.eval_script(bridge::SCRIPT)?;
         command::register(interp)?;
-        interp.eval_script("namespace eval ::smtp {namespace export sendmessage}")?;
+        interp.eval_script("namespace eval ::smtp {namespace export sendmessage mail}")?;
         interp.provide("smtp", VERSION)
     })
 }

@@ -6,6 +6,15 @@
 
 namespace eval ::smtp::bridge {}
 
+# Loads tcllib's mime, which ::smtp::sendmessage's tokens come from; the package loads
+# without it, for ::smtp::mail. Fails with SMTP LOAD MIME when mime cannot be had.
+proc ::smtp::bridge::NeedMime {} {
+    if {[catch {package require mime 1.5.4} err]} {
+        return -code error -errorcode {SMTP LOAD MIME} \
+            "::smtp::sendmessage needs tcllib's mime package, version 1.5.4 or later: $err"
+    }
+}
+
 # Returns a two-element list: the name of a new temporary file holding the token's
 # message as mime renders it (with the line ends mime writes), and the header fields of
 # the token and its parts as a flat name/value list (so the caller can refuse values
@@ -74,5 +83,6 @@ proc ::smtp::bridge::parseaddress {text} {
 # format. (mime's uniqueID is unique per interpreter only: interpreters of several
 # threads of one process give the same IDs, so the Message-ID is made in Rust.)
 proc ::smtp::bridge::context {} {
+    NeedMime
     list [info hostname] $::tcl_platform(user) [::mime::parsedatetime -now proper]
 }

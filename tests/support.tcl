@@ -761,20 +761,23 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
     return $out
 }
 
-# ::ts::email_parts data --
+# ::ts::email_parts data ?-decoded? --
 #	Python's email parser on message bytes data (an independent oracle): a dict
 #	{defects {...} parts {...}} as tests/oracle/email_parts.py describes, each part a
-#	dict {part type boundary payload headers}.
-proc ::ts::email_parts {data} {
+#	dict {part type boundary headers filename disposition payload}; with -decoded,
+#	header values, file names and text payloads are decoded as a mail client shows them.
+proc ::ts::email_parts {data args} {
     variable python
     variable testsdir
+    set args [lmap a $args {expr {$a eq "-decoded" ? "--decoded" : [error "bad option \"$a\": must be -decoded"]}}]
     set script [file join $testsdir oracle email_parts.py]
     set fh [file tempfile path]
     fconfigure $fh -translation binary
     try {
 	puts -nonewline $fh $data
 	close $fh
-	return [::json::json2dict [exec $python $script < $path]]
+	# The JSON is ASCII (Python escapes the rest), so no encoding matters here.
+	return [::json::json2dict [exec $python $script {*}$args < $path]]
     } finally {
 	file delete $path
     }

@@ -1,8 +1,10 @@
-//! The package's commands: `::smtp::sendmessage token ?option value ...?`, and for
-//! asynchronous sends `::smtp::cancel handle` and `::smtp::wait handle`. Tcl words in,
-//! Tcl result out.
+//! The package's commands: `::smtp::sendmessage token ?option value ...?`,
+//! `::smtp::mail ?option value ...?`, and for asynchronous sends `::smtp::cancel handle`
+//! and `::smtp::wait handle`. Tcl words in, Tcl result out.
 
+mod error;
 mod hooks;
+mod mail;
 mod options;
 mod outcome;
 mod sends;
@@ -18,6 +20,8 @@ use crate::smtp::{AuthParams, Params, Timeouts};
 use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{TlsConfig, TlsOptions};
+use error::Error;
+use options::Connection;
 use sends::Sends;
 
 /// Creates the commands in `interp`. They share the interpreter's registry of sends,
@@ -30,6 +34,13 @@ pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
         "::smtp::sendmessage",
         &["-password"],
         move |interp, args| sendmessage(interp, args, &for_send),
+        sends.command_added(),
+    )?;
+    let for_mail = Rc::clone(&sends);
+    interp.create_command(
+        "::smtp::mail",
+        &["-password"],
+        move |interp, args| mail(interp, args, &for_mail),
         sends.command_added(),
     )?;
     let for_cancel = Rc::clone(&sends);
@@ -109,14 +120,6 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         ));
     };
     let options = options::parse(interp, words)?;
-    // Unreadable certificate files fail here, before any connection (also when TLS ends
-    // up unused: a wrong path is a mistake worth reporting).
-    let tls = if options.usetls || options.tlsimport || options.tlsoptions != TlsOptions::default() {
-        let config = TlsConfig::shared(&options.tlsoptions).map_err(|e| options.tls_error(&e))?;
-        Some(config)
-    } else {
-        None
-    };
     let mut bridge = Bridge::new(interp);
     let context = bridge.context()?;
     let input = Input {
@@ -139,38 +142,71 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         |part, header| plan.part_header(&part.to_string(), header),
     )
     .map_err(spool_error)?;
+    let envelope = (envelope.sender, envelope.recipients);
+    send(interp, sends, options.connection, &context.hostname, envelope, message)
+}
 
-    let client = match options.client {
-        Some(name) => name,
-        None if options.servers_is_localhost => "localhost".into(),
-        None => context.hostname,
+/// `::smtp::mail`: the message built from the options (or given whole), then sent as
+/// `sendmessage` sends.
+fn mail(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclError> {
+    let hostname = interp.eval_global(&[interp.new_string("info"), interp.new_string("hostname")])?.text();
+    let date = chrono::Local::now().to_rfc2822();
+    let message_id = message_id(&hostname)?;
+    let mut boundary = || client::random_hex(12).map(|hex| format!("=_{hex}")).map_err(crate::compose::Error::Random);
+    let request = mail::parse(interp, args, &date, &message_id, &mut boundary)?;
+    let envelope = (request.sender, request.recipients);
+    send(interp, sends, request.connection, &hostname, envelope, request.message)
+}
+
+/// Sends `message` from `envelope` (sender, recipients) as `connection` says: returns the
+/// refused recipients, or with `-command` a handle at once. `hostname` is the default
+/// `-client` (tcllib's: `localhost` when `-servers` is exactly `localhost`).
+fn send(
+    interp: &Interp<'_>,
+    sends: &Sends,
+    connection: Connection,
+    hostname: &str,
+    (sender, recipients): (String, Vec<String>),
+    message: Spool,
+) -> Result<Obj, TclError> {
+    // Unreadable certificate files fail here, before any connection (also when TLS ends
+    // up unused: a wrong path is a mistake worth reporting).
+    let tls = if connection.usetls || connection.tlsimport || connection.tlsoptions != TlsOptions::default() {
+        Some(TlsConfig::shared(&connection.tlsoptions).map_err(|e| connection.tls_error(&e))?)
+    } else {
+        None
     };
-    let mut timeouts = Timeouts::standard(Duration::from_secs(options.maxsecs));
-    if let Some(cap) = options.timeout {
+    let client = match connection.client {
+        Some(name) => name,
+        None if connection.servers_is_localhost => "localhost".into(),
+        None => hostname.to_string(),
+    };
+    let mut timeouts = Timeouts::standard(Duration::from_secs(connection.maxsecs));
+    if let Some(cap) = connection.timeout {
         timeouts = timeouts.capped(Duration::from_secs(cap));
     }
     let params = Params {
         client,
-        queue: options.queue,
-        starttls: options.usetls && !options.tlsimport,
+        queue: connection.queue,
+        starttls: connection.usetls && !connection.tlsimport,
         // Host and nonce are per connection: the driver fills them in.
-        auth: (!options.username.is_empty()).then(|| AuthParams {
-            username: options.username.clone(),
-            password: options.password.clone(),
+        auth: (!connection.username.is_empty()).then(|| AuthParams {
+            username: connection.username.clone(),
+            password: connection.password.clone(),
             host: String::new(),
             cnonce: String::new(),
         }),
         loopback: false,
-        sender: envelope.sender,
-        recipients: envelope.recipients,
-        at_least_one: options.atleastone,
+        sender,
+        recipients,
+        at_least_one: connection.atleastone,
         message_size: message.size(),
         eight_bit: message.eight_bit(),
         timeouts,
     };
-    let request = Request { servers: options.servers, params, tls, implicit_tls: options.tlsimport, message };
-    let asynchronous = options.command.is_some();
-    let id = sends.start(request, options.debug, options.tlspolicy, options.command)?;
+    let request = Request { servers: connection.servers, params, tls, implicit_tls: connection.tlsimport, message };
+    let asynchronous = connection.command.is_some();
+    let id = sends.start(request, connection.debug, connection.tlspolicy, connection.command)?;
     if asynchronous {
         return Ok(interp.new_string(&Sends::handle_name(id)));
     }

@@ -1,4 +1,5 @@
-//! The options of `::smtp::sendmessage`, parsed as tcllib smtp 1.5.1 does (reference §2):
+//! The options of `::smtp::sendmessage`, parsed as tcllib smtp 1.5.1 does (reference §2),
+//! and the connection options it shares with `::smtp::mail`:
 //! names exact and case-sensitive, left to right, the last value wins except for the
 //! accumulating `-header`, tcllib's messages for its errors. Values tcllib mishandles are
 //! refused here with a clear message, before anything touches the network.
@@ -9,9 +10,19 @@ use crate::secret::Secret;
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::TlsOptions;
 
-/// The options, typed and checked.
-#[derive(Debug, Clone)]
+/// The options of `sendmessage`, typed and checked.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
+    pub connection: Connection,
+    pub headers: Vec<HeaderOption>,
+    /// `None` when `-originator` was not given; `Some("")` asks for `MAIL FROM:<>`.
+    pub originator: Option<String>,
+    pub recipients: String,
+}
+
+/// The options of how a message goes, shared by `sendmessage` and `mail`.
+#[derive(Debug, Clone)]
+pub struct Connection {
     pub atleastone: bool,
     pub debug: bool,
     pub queue: bool,
@@ -30,10 +41,6 @@ pub struct Options {
     pub maxsecs: u64,
     /// `-timeout`: a cap on every network wait, in seconds.
     pub timeout: Option<u64>,
-    pub headers: Vec<HeaderOption>,
-    /// `None` when `-originator` was not given; `Some("")` asks for `MAIL FROM:<>`.
-    pub originator: Option<String>,
-    pub recipients: String,
     /// In order, empty entries already dropped with their ports.
     pub servers: Vec<Server>,
     /// The `-servers` value is exactly `localhost` (tcllib's rule for the default `-client`).
@@ -43,9 +50,9 @@ pub struct Options {
     pub password: Secret,
 }
 
-impl Default for Options {
+impl Default for Connection {
     fn default() -> Self {
-        Options {
+        Connection {
             atleastone: false,
             debug: false,
             queue: false,
@@ -57,9 +64,6 @@ impl Default for Options {
             tls_init_options: Vec::new(),
             maxsecs: 120,
             timeout: None,
-            headers: Vec::new(),
-            originator: None,
-            recipients: String::new(),
             servers: vec![Server { host: "localhost".into(), port: 25 }],
             servers_is_localhost: true,
             client: None,
@@ -69,7 +73,7 @@ impl Default for Options {
     }
 }
 
-impl Options {
+impl Connection {
     /// The error for TLS settings that cannot be used (an unreadable file), naming those
     /// that `tls::init` supplied.
     pub fn tls_error(&self, why: &str) -> TclError {
@@ -81,12 +85,71 @@ impl Options {
     }
 }
 
+/// The connection options of one call, collected word by word; [`ConnectionWords::finish`]
+/// then reads what depends on several of them (servers and ports, TLS settings).
+#[derive(Default)]
+pub struct ConnectionWords {
+    connection: Connection,
+    servers: Option<Obj>,
+    ports: Option<Obj>,
+    tlsoptions: Option<Obj>,
+}
+
+impl ConnectionWords {
+    /// Takes option `name` with `value` if it is a connection option; `false` if not.
+    pub fn take(&mut self, interp: &Interp<'_>, name: &str, value: &Obj) -> Result<bool, TclError> {
+        let c = &mut self.connection;
+        match name {
+            "-atleastone" => c.atleastone = boolean(value)?,
+            "-debug" => c.debug = boolean(value)?,
+            "-queue" => c.queue = boolean(value)?,
+            "-tlsimport" => c.tlsimport = boolean(value)?,
+            "-usetls" => c.usetls = boolean(value)?,
+            "-tlspolicy" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?;
+                c.tlspolicy = (!words.is_empty()).then(|| value.clone());
+            }
+            "-command" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-command"))?;
+                c.command = (!words.is_empty()).then(|| value.clone());
+            }
+            "-tlsoptions" => self.tlsoptions = Some(value.clone()),
+            "-username" => c.username = line(value, "-username")?,
+            "-password" => c.password = Secret::from_text(&value.text()),
+            "-maxsecs" => c.maxsecs = seconds(value, "-maxsecs")?,
+            "-timeout" => c.timeout = Some(seconds(value, "-timeout")?),
+            "-servers" => self.servers = Some(value.clone()),
+            "-ports" => self.ports = Some(value.clone()),
+            "-client" => c.client = Some(client_name(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The connection options, once all words are taken.
+    pub fn finish(self, interp: &Interp<'_>) -> Result<Connection, TclError> {
+        let mut c = self.connection;
+        // tls::init sets the application's TLS policy: it applies when this send may use
+        // TLS (with -usetls 0 its files are not even checked).
+        let tls_init = if c.usetls || c.tlsimport { tls_init_defaults(interp) } else { None };
+        (c.tlsoptions, c.tls_init_options) = tls_options(interp, tls_init.as_ref(), self.tlsoptions.as_ref())?;
+        if let Some(servers) = self.servers {
+            c.servers_is_localhost = servers.text() == "localhost";
+            c.servers = server_list(interp, &servers, self.ports.as_ref())?;
+        } else if let Some(ports) = self.ports {
+            let localhost = interp.new_string("localhost");
+            c.servers = server_list(interp, &localhost, Some(&ports))?;
+        }
+        Ok(c)
+    }
+}
+
 fn value_error(message: String, option: &str) -> TclError {
     TclError { message, errorcode: ["SMTP", "OPTION", "VALUE", option].iter().map(|s| s.to_string()).collect() }
 }
 
-/// Parses the words after the token.
-pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
+/// tcllib's check that the option words come in pairs.
+pub fn check_pairs(interp: &Interp<'_>, words: &[Obj]) -> Result<(), TclError> {
     if words.len() % 2 != 0 {
         let list = interp.new_list(words).text();
         return Err(TclError::new(
@@ -94,62 +157,31 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
             &["SMTP", "OPTION", "NOVALUE"],
         ));
     }
+    Ok(())
+}
+
+/// Parses the words after the token.
+pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
+    check_pairs(interp, words)?;
     let mut o = Options::default();
-    let mut servers: Option<Obj> = None;
-    let mut ports: Option<Obj> = None;
-    let mut tlsoptions: Option<Obj> = None;
+    let mut connection = ConnectionWords::default();
     for pair in words.chunks(2) {
         let [name, value] = pair else { continue };
         let name = name.text();
         match name.as_str() {
-            "-atleastone" => o.atleastone = boolean(value)?,
-            "-debug" => o.debug = boolean(value)?,
-            "-queue" => o.queue = boolean(value)?,
-            "-tlsimport" => o.tlsimport = boolean(value)?,
-            "-usetls" => o.usetls = boolean(value)?,
-            "-tlspolicy" => {
-                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-tlspolicy"))?;
-                o.tlspolicy = (!words.is_empty()).then(|| value.clone());
-            }
-            "-command" => {
-                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-command"))?;
-                o.command = (!words.is_empty()).then(|| value.clone());
-            }
-            "-tlsoptions" => tlsoptions = Some(value.clone()),
-            "-username" => o.username = line(value, "-username")?,
-            "-password" => o.password = Secret::from_text(&value.text()),
-            "-maxsecs" => o.maxsecs = seconds(value, "-maxsecs")?,
-            "-timeout" => o.timeout = Some(seconds(value, "-timeout")?),
             "-header" => add_header(interp, &mut o.headers, value)?,
             "-originator" => o.originator = Some(line(value, "-originator")?),
             "-recipients" => o.recipients = line(value, "-recipients")?,
-            "-servers" => servers = Some(value.clone()),
-            "-ports" => ports = Some(value.clone()),
-            "-client" => o.client = Some(client_name(value)?),
-            _ => {
-                return Err(TclError {
-                    message: format!("unknown option {name}"),
-                    errorcode: vec!["SMTP".into(), "OPTION".into(), "UNKNOWN".into(), name],
-                })
-            }
+            _ if connection.take(interp, &name, value)? => {}
+            _ => return Err(super::Error::UnknownOption(name).into()),
         }
     }
-    // tls::init sets the application's TLS policy: it applies when this send may use TLS
-    // (with -usetls 0 its files are not even checked).
-    let tls_init = if o.usetls || o.tlsimport { tls_init_defaults(interp) } else { None };
-    (o.tlsoptions, o.tls_init_options) = tls_options(interp, tls_init.as_ref(), tlsoptions.as_ref())?;
-    if let Some(servers) = servers {
-        o.servers_is_localhost = servers.text() == "localhost";
-        o.servers = server_list(interp, &servers, ports.as_ref())?;
-    } else if let Some(ports) = ports {
-        let localhost = interp.new_string("localhost");
-        o.servers = server_list(interp, &localhost, Some(&ports))?;
-    }
+    o.connection = connection.finish(interp)?;
     Ok(o)
 }
 
 /// tcllib's booleans: exactly `0 false no off 1 true yes on`, any case.
-fn boolean(value: &Obj) -> Result<bool, TclError> {
+pub fn boolean(value: &Obj) -> Result<bool, TclError> {
     let text = value.text();
     match text.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -253,8 +285,7 @@ fn seconds(value: &Obj, option: &str) -> Result<u64, TclError> {
 fn line(value: &Obj, option: &str) -> Result<String, TclError> {
     let text = value.text();
     if message::has_line_break_or_nul(&text) {
-        let err = message::Error::LineBreak { what: option.to_string(), value: text };
-        return Err(TclError::new(err.to_string(), &["SMTP", "INJECTION", option]));
+        return Err(super::Error::LineBreak { option: option.to_string(), value: text }.into());
     }
     Ok(text)
 }

@@ -181,6 +181,15 @@ impl SizeCounter {
         }
     }
 
+    /// Counts `size` bytes not seen: text whose every line ends CRLF, the last one
+    /// included (base64 lines made elsewhere, sized from their input's length).
+    pub fn add_crlf_lines(&mut self, size: u64) {
+        if size > 0 {
+            self.size += size;
+            self.last = b'\n';
+        }
+    }
+
     /// The size so far, with an unfinished last line ended (as `finish()` ends it).
     pub fn total(&self) -> u64 {
         let unfinished = self.size > 0 && self.last != b'\r' && self.last != b'\n';

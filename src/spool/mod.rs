@@ -9,7 +9,9 @@ mod walker;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
+use crate::compose::{base64_lines, base64_size, BASE64_LINE_INPUT};
 use crate::smtp::SizeCounter;
 pub use walker::PartId;
 use walker::{Splice, Walker};
@@ -21,21 +23,25 @@ pub const CHUNK: usize = 256 * 1024;
 /// The most header bytes looked through for the blank line that ends the header block.
 const MAX_HEAD: u64 = 16 * 1024 * 1024;
 
-/// A message ready to send.
+/// A message ready to send: pieces sent one after the other.
 #[derive(Debug)]
 pub struct Spool {
-    head: Vec<u8>,
-    body: Option<File>,
-    /// Where the body starts in `body`'s file, and how long it is.
-    body_start: u64,
-    body_len: u64,
-    /// Part header blocks to transmit in place of the file's, in order; offsets count
-    /// from the start of the transmitted message (`head` first, then the body).
-    splices: Vec<Splice>,
+    segments: Vec<Segment>,
     /// The size DATA will transmit, before dot-stuffing (for `SIZE=`).
     size: u64,
     /// Whether any byte is above 127 (for `BODY=8BITMIME`).
     eight_bit: bool,
+}
+
+/// A piece of a message.
+#[derive(Debug)]
+pub enum Segment {
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// `len` bytes of a file, from offset `start`.
+    File { file: Arc<File>, start: u64, len: u64 },
+    /// The first `len` bytes of a file as base64 lines ending CRLF (an attachment).
+    Base64 { file: File, len: u64 },
 }
 
 /// Why a rendered message cannot be used.
@@ -87,15 +93,33 @@ impl Spool {
             return Err(Error::Nul(part));
         }
         let change: i64 = walked.splices.iter().map(|s| s.size_change).sum();
-        Ok(Spool {
-            head,
-            body: Some(file),
-            body_start,
-            body_len,
-            splices: walked.splices,
-            size: counter.total().saturating_add_signed(change),
-            eight_bit,
-        })
+        let size = counter.total().saturating_add_signed(change);
+        Ok(Spool { segments: splice(head, Arc::new(file), body_start, body_len, walked.splices), size, eight_bit })
+    }
+
+    /// A message made of `segments` (lines ending CRLF, LF or CR), measured for `SIZE=`;
+    /// files are sized from their lengths, not read.
+    pub fn from_segments(segments: Vec<Segment>) -> Result<Spool, io::Error> {
+        let mut counter = SizeCounter::default();
+        let mut eight_bit = false;
+        for segment in &segments {
+            match segment {
+                Segment::Bytes(bytes) => {
+                    counter.add(bytes);
+                    eight_bit |= !bytes.is_ascii();
+                }
+                Segment::File { file, start, len } => for_each_file_chunk(file, *start, *len, |chunk| {
+                    counter.add(chunk);
+                    eight_bit |= !chunk.is_ascii();
+                    Ok::<(), io::Error>(())
+                })
+                .map_err(|e| match e {
+                    ChunkError::Read(e) | ChunkError::Consumer(e) => e,
+                })?,
+                Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
+            }
+        }
+        Ok(Spool { segments, size: counter.total(), eight_bit })
     }
 
     /// The size DATA transmits before dot-stuffing: every line end counted as CRLF.
@@ -111,21 +135,58 @@ impl Spool {
     /// Calls `consume` with the message's bytes from the start, in order, a chunk at a
     /// time; stops at the first error.
     pub fn for_each_chunk<E>(&self, mut consume: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), ChunkError<E>> {
-        for chunk in self.head.chunks(CHUNK) {
-            consume(chunk).map_err(ChunkError::Consumer)?;
+        for segment in &self.segments {
+            match segment {
+                Segment::Bytes(bytes) => {
+                    for chunk in bytes.chunks(CHUNK) {
+                        consume(chunk).map_err(ChunkError::Consumer)?;
+                    }
+                }
+                Segment::File { file, start, len } => for_each_file_chunk(file, *start, *len, &mut consume)?,
+                Segment::Base64 { file, len } => for_each_base64_chunk(file, *len, &mut consume)?,
+            }
         }
-        let Some(file) = &self.body else { return Ok(()) };
-        // Stream offsets of the body count from the end of the head.
-        let head_len = self.head.len() as u64;
-        let mut done: u64 = 0;
-        for splice in &self.splices {
-            let upto = splice.start.saturating_sub(head_len);
-            for_each_file_chunk(file, self.body_start + done, upto.saturating_sub(done), &mut consume)?;
-            consume(&splice.bytes).map_err(ChunkError::Consumer)?;
-            done = splice.end.saturating_sub(head_len);
-        }
-        for_each_file_chunk(file, self.body_start + done, self.body_len.saturating_sub(done), consume)
+        Ok(())
     }
+}
+
+/// The segments of a rendered message: its (rewritten) head, then its body in `file`
+/// from `body_start`, `body_len` bytes, with `splices` (stream offsets, head first) in
+/// place of the bytes they replace.
+fn splice(head: Vec<u8>, file: Arc<File>, body_start: u64, body_len: u64, splices: Vec<Splice>) -> Vec<Segment> {
+    let head_len = head.len() as u64;
+    let mut segments = vec![Segment::Bytes(head)];
+    // Offsets within the body.
+    let mut done: u64 = 0;
+    for splice in splices {
+        let upto = splice.start.saturating_sub(head_len);
+        if upto > done {
+            segments.push(Segment::File { file: Arc::clone(&file), start: body_start + done, len: upto - done });
+        }
+        segments.push(Segment::Bytes(splice.bytes));
+        done = splice.end.saturating_sub(head_len);
+    }
+    if body_len > done {
+        segments.push(Segment::File { file, start: body_start + done, len: body_len - done });
+    }
+    segments
+}
+
+/// Calls `consume` with the first `len` bytes of `file` as base64 lines, a chunk at a
+/// time (whole lines each).
+fn for_each_base64_chunk<E>(
+    file: &File,
+    len: u64,
+    mut consume: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), ChunkError<E>> {
+    // Input read per chunk: whole lines' worth, about CHUNK bytes.
+    const INPUT: usize = CHUNK / BASE64_LINE_INPUT * BASE64_LINE_INPUT;
+    let mut out = Vec::with_capacity(CHUNK * 4 / 3 + CHUNK / 32);
+    for_each_file_chunk_of(file, 0, len, INPUT, |input| {
+        out.clear();
+        base64_lines(input, &mut out);
+        consume(&out)
+    })
 }
 
 /// Calls `consume` with `len` bytes of `file` from offset `start`, a chunk at a time.
@@ -133,15 +194,26 @@ fn for_each_file_chunk<E>(
     file: &File,
     start: u64,
     len: u64,
+    consume: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), ChunkError<E>> {
+    for_each_file_chunk_of(file, start, len, CHUNK, consume)
+}
+
+/// [`for_each_file_chunk`] with chunks of `chunk` bytes (the last may be shorter).
+fn for_each_file_chunk_of<E>(
+    file: &File,
+    start: u64,
+    len: u64,
+    chunk: usize,
     mut consume: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<(), ChunkError<E>> {
-    let mut buf = vec![0u8; usize::try_from(len).map_or(CHUNK, |len| len.min(CHUNK))];
+    let mut buf = vec![0u8; usize::try_from(len).map_or(chunk, |len| len.min(chunk))];
     let mut done: u64 = 0;
     while done < len {
-        let want = usize::try_from(len - done).map_or(CHUNK, |left| left.min(CHUNK));
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        file.read_exact_at(chunk, start + done).map_err(ChunkError::Read)?;
-        consume(chunk).map_err(ChunkError::Consumer)?;
+        let want = usize::try_from(len - done).map_or(chunk, |left| left.min(chunk));
+        let piece = buf.get_mut(..want).unwrap_or_default();
+        file.read_exact_at(piece, start + done).map_err(ChunkError::Read)?;
+        consume(piece).map_err(ChunkError::Consumer)?;
         done += want as u64;
     }
     Ok(())
@@ -289,7 +361,7 @@ mod tests {
         input.resize(64 * 1024 - 1, b'a');
         input.extend_from_slice(b"\n\nbody");
         let spool = spool_of(&input);
-        assert_eq!(spool.head.len(), 64 * 1024 + 1);
+        assert!(matches!(&spool.segments[0], Segment::Bytes(head) if head.len() == 64 * 1024 + 1));
         assert_eq!(collect(&spool), input);
     }
 

@@ -75,6 +75,19 @@ impl Obj {
     }
 }
 
+impl Obj {
+    /// The value as bytes, as Tcl's `binary` and binary channels see it: a byte array's
+    /// bytes, or the low byte of each character of a string.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut len: c_int = 0;
+        // SAFETY: self is live; Tcl returns its byte array rep (converting the value to
+        // one), valid until the object changes, and we copy it before returning.
+        let ptr = unsafe { (self.api.get_byte_array)(self.as_ptr(), &mut len) };
+        // SAFETY: Tcl guarantees ptr points at len bytes while self is unchanged.
+        unsafe { raw_slice(ptr.cast_const(), len) }.to_vec()
+    }
+}
+
 /// A slice over `len` bytes at `ptr` (empty for null or non-positive lengths).
 ///
 /// # Safety
