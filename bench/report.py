@@ -7,7 +7,7 @@ RAW has one measurement a line (run.sh writes it):
     proxy CLIENT MESSAGES SECONDS         1 KiB, ten recipients, 20 ms round trip
     big CLIENT-ACTION SECONDS WALL KIB    the attachment: the timed step, the whole
                                           process (time -v) and its peak RSS
-    encoder SHAPE GBPS                    benches/encoder.rs
+    encoder SHAPE GBPS                    bench/encoder.rs
 MACHINE has "key value" lines (date, cpu, cores, kernel, load, versions).
 """
 
@@ -169,7 +169,7 @@ def main():
             )
 
     out.append("")
-    out.append("How each row is measured (`bench/send.tcl`, `bench/send.py`, `bench/delay_proxy.py`, `benches/encoder.rs`):")
+    out.append("How each row is measured (`bench/send.tcl`, `bench/send.py`, `bench/delay_proxy.py`, `bench/encoder.rs`):")
     out.append("")
     out.append(
         "- Messages/s: each client runs in its own process and loops for a fixed time after 3 warm-up "

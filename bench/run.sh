@@ -11,7 +11,9 @@
 # rows), BENCH_PROXY_SECONDS (3: the same through the 20 ms proxy), BENCH_SOURCE_MESSAGES
 # (4000: smtp-source's -m), BENCH_BIG_MIB (100: the attachment).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+cd "$REPO"
 
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-2}
@@ -23,60 +25,32 @@ python=/usr/bin/python3   # Debian's interpreter, as the tests use (not a pyenv 
 # --- What the benchmark needs: the build dependencies, Postfix (smtp-sink, smtp-source),
 # --- tcllib, python3 (all from scripts/deps.sh) and GNU time for `time -v`.
 scripts/deps.sh
-if [ ! -x /usr/bin/time ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "bench: installing time" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends time >&2
-fi
-export PATH="$HOME/.cargo/bin:$PATH"
+apt_install time
+use_cargo
 
 echo "bench: building (release)" >&2
 cargo build --release --lib --quiet
 export TCLSMTP_LIBDIR="$PWD/target/release"
 
-work=$(mktemp -d)
-sink=""
-proxy=""
-cleanup() {
-    for pid in $sink $proxy; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+tempdir
+work=$WORK
 raw="$work/raw"   # one measurement a line; bench/report.py turns it into the table
 : >"$raw"
 
-# A free loopback port: the kernel picks one for a socket that is closed right away.
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until something accepts connections on 127.0.0.1:$1 (pid $2 must stay alive).
-wait_listening() {
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # --- smtp-sink: discards every message. As root it must be told whom to run as.
-port=$(free_port)
+port=$(free_ports 1)
 as_user=()
 [ "$(id -u)" -ne 0 ] || as_user=(-u nobody)
-smtp-sink -4 "${as_user[@]}" "127.0.0.1:$port" 1024 >"$work/sink.log" 2>&1 &
+background "$work/sink.log" smtp-sink -4 "${as_user[@]}" "127.0.0.1:$port" 1024
 sink=$!
-wait_listening "$port" "$sink" || { echo "bench: smtp-sink did not start:" >&2; cat "$work/sink.log" >&2; exit 1; }
+wait_port 5 "$sink" "$port" || die "smtp-sink did not start: $(cat "$work/sink.log")"
 
 # --- The proxy that puts 10 ms on each direction in front of smtp-sink.
-"$python" bench/delay_proxy.py --upstream "$port" --delay-ms 10 --port-file "$work/proxy.port" \
-    >"$work/proxy.log" 2>&1 &
+background "$work/proxy.log" \
+    "$python" bench/delay_proxy.py --upstream "$port" --delay-ms 10 --port-file "$work/proxy.port"
 proxy=$!
-for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.05; done
-proxy_port=$(cat "$work/proxy.port" 2>/dev/null || true)
-[ -n "$proxy_port" ] || { echo "bench: the delay proxy did not start:" >&2; cat "$work/proxy.log" >&2; exit 1; }
+proxy_port=$(wait_port_file 5 "$proxy" "$work/proxy.port") \
+    || die "the delay proxy did not start: $(cat "$work/proxy.log")"
 
 now() { date +%s.%N; }
 

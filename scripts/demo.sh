@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # The main job, end to end: build the extension, start a local SMTP server (aiosmtpd, on
-# 127.0.0.1 only), send a message from tclsh with `package require smtp`, and show what
-# the server received.
+# 127.0.0.1 only), send a message with examples/send.tcl (tracing the dialogue), and show
+# what the server received.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$REPO"
 scripts/deps.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+use_cargo
 cargo build --release --quiet
 
-work=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-/usr/bin/python3 tests/servers/capture.py --port-file "$work/port" --dir "$work" >"$work/server.log" 2>&1 &
+tempdir
+background "$WORK/server.log" \
+    /usr/bin/python3 tests/servers/capture.py --port-file "$WORK/port" --dir "$WORK"
 server=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-[ -s "$work/port" ] || { echo "demo: the SMTP server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+port=$(wait_port_file 5 "$server" "$WORK/port") \
+    || die "the SMTP server did not start: $(cat "$WORK/server.log")"
 
-TCLSMTP_LIBDIR="$PWD/target/release" tclsh8.6 scripts/demo.tcl "$(cat "$work/port")"
+# TCLLIBPATH puts this build ahead of any installed smtp package.
+echo "smtp $(echo 'puts [package require smtp]' | TCLLIBPATH="$REPO/target/release" tclsh8.6)" \
+    "from target/release, sending to 127.0.0.1:$port"
+TCLLIBPATH="$REPO/target/release" tclsh8.6 examples/send.tcl -server 127.0.0.1 -port "$port" \
+    -from alice@example.org -to "Bob <bob@example.net>, carol@example.net" -debug 1
 
-for _ in $(seq 100); do [ -e "$work/1.json" ] && break; sleep 0.05; done
+wait_until 5 "$server" test -e "$WORK/1.json" || die "the server stored no message"
 echo
 echo "=== what the server received ==="
-cat "$work/1.json"; echo
-cat "$work/1.eml"
+cat "$WORK/1.json"; echo
+cat "$WORK/1.eml"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# memcheck.sh -- the package under valgrind memcheck (issue 6 item 4). Not run by CI:
-# it takes minutes and needs valgrind (apt-get install valgrind).
+# memcheck.sh -- the memory checks of the package (issue 6 item 4), all in one place.
+# Not run by CI: they take minutes. valgrind is installed when missing (apt).
 #
-#   scripts/memcheck.sh [workload|suite|all]      (default: workload)
+#   scripts/memcheck.sh [workload|suite|rss|all] [rss.tcl options]   (default: workload)
 #
 # workload  Runs scripts/memcheck.tcl (plain, STARTTLS, STARTTLS+AUTH, implicit TLS +
 #           CRAM-MD5, a -tlspolicy callback, a refused recipient, a server refusing
@@ -24,25 +24,39 @@
 #           tests may fail under valgrind's slowdown; memory errors are what counts
 #           here. load.test's 10,000-send tests are skipped (TS_LOAD=0; the workload
 #           covers repetition). TS_FILES="a.test b.test" limits the files.
+# rss       Runs scripts/rss.tcl (no valgrind): resident memory across 10,000 sends in
+#           one interpreter must stay flat (see its header; its options, e.g.
+#           -sends N, follow "rss"). About 60 s with a debug build.
+# all       workload, suite and rss.
 #
 # The library is target/debug (built first with cargo build --lib) unless
 # TCLSMTP_LIBDIR names another build. Logs: $MEMCHECK_DIR (default a fresh dir under
-# /tmp), kept. Exit status 0 only if every part run passed.
+# /tmp; rss writes none), kept. Exit status 0 only if every part run passed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$REPO"
 mode=${1:-workload}
-case $mode in workload|suite|all) ;; *) echo "usage: $0 [workload|suite|all]" >&2; exit 2 ;; esac
+[ $# -eq 0 ] || shift
+case $mode in
+    workload | suite) [ $# -eq 0 ] || mode=usage ;;
+    rss | all) ;;
+    *) mode=usage ;;
+esac
+[ "$mode" != usage ] || { echo "usage: $0 [workload|suite|rss|all] [rss.tcl options]" >&2; exit 2; }
 
-command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+[ "$mode" = rss ] || apt_install valgrind
 if [[ -z ${TCLSMTP_LIBDIR:-} ]]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
+    use_cargo
     cargo build --lib --quiet
-    export TCLSMTP_LIBDIR=$repo/target/debug
+    export TCLSMTP_LIBDIR=$REPO/target/debug
 fi
-out=${MEMCHECK_DIR:-$(mktemp -d /tmp/tclsmtp-memcheck.XXXXXX)}
-mkdir -p "$out"
-echo "library: $TCLSMTP_LIBDIR; logs: $out"
+echo "library: $TCLSMTP_LIBDIR"
+if [ "$mode" != rss ]; then   # rss writes no log
+    out=${MEMCHECK_DIR:-$(mktemp -d /tmp/tclsmtp-memcheck.XXXXXX)}
+    mkdir -p "$out"
+    echo "valgrind logs: $out"
+fi
 
 vg=(valgrind --tool=memcheck --num-callers=40 --errors-for-leak-kinds=none)
 status=0
@@ -159,9 +173,15 @@ check_suite_logs() {
     ((bad == 0)) || status=1
 }
 
+run_rss() {
+    echo "== rss: resident memory across sends (scripts/rss.tcl $*)"
+    tclsh8.6 scripts/rss.tcl "$@" || status=1
+}
+
 case $mode in
     workload) run_workload ;;
     suite) run_suite ;;
-    all) run_workload; run_suite ;;
+    rss) run_rss "$@" ;;
+    all) run_workload; run_suite; run_rss "$@" ;;
 esac
 exit $status

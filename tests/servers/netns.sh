@@ -24,13 +24,11 @@
 
 set -u
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# die, alive, gone, wait_until
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 LOCK=/run/lock/tclsmtp-netns.lock
 [ -d /run/lock ] || LOCK=/tmp/tclsmtp-netns.lock
-
-die() {
-    echo "netns.sh: $*" >&2
-    exit 1
-}
 
 exists() {
     [ -e "/run/netns/$1" ]
@@ -48,15 +46,8 @@ n_in_use() {
     ip -4 -o addr show | grep -q " inet 10\.77\.$1\.[0-9]*/"
 }
 
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ] && [ "${stat%% *}" != X ]
-}
-
 do_down() {
-    local name=$1 n p i
+    local name=$1 n p
     exists "$name" || return 0
     n=$(ns_n "$name")
     # Processes still inside: TERM, then KILL after 2 s.
@@ -64,12 +55,8 @@ do_down() {
     pids=$(ip netns pids "$name" 2>/dev/null)
     if [ -n "$pids" ]; then
         for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-        for ((i = 0; i < 100; i++)); do
-            local left=0
-            for p in $pids; do alive "$p" && left=1; done
-            [ $left = 0 ] && break
-            sleep 0.02
-        done
+        # shellcheck disable=SC2086 # one pid a word
+        wait_until 2 "" gone $pids
         for p in $pids; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
     fi
     # Deleting one end deletes both, at once (a namespace's own cleanup is deferred).

@@ -39,29 +39,9 @@
 
 set -u
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-
-die() {
-    echo "postfix.sh: $*" >&2
-    exit 1
-}
-
-# alive PID: true if PID exists and is not a zombie.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ] && [ "${stat%% *}" != X ]
-}
-
-# wait_gone PID TENTHS: wait up to TENTHS/10 s for PID to go.
-wait_gone() {
-    local i
-    for ((i = 0; i < $2 * 5; i++)); do
-        alive "$1" || return 0
-        sleep 0.02
-    done
-    ! alive "$1"
-}
+# die, alive, gone, free_ports, wait_until, wait_port
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 # instance_pids ETCDIR: pids of processes whose environment says MAIL_CONFIG=ETCDIR
 # (the master and every daemon it started).
@@ -74,32 +54,14 @@ instance_pids() {
     done
 }
 
-# free_ports N: N distinct free loopback ports.
-free_ports() {
-    /usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# port_open PORT: true if 127.0.0.1:PORT accepts a connection.
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 do_stop() {
     local dir=$1 etc=$1/etc pid p
     pid=$(head -n 1 "$dir/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
     if [ -n "$pid" ] && alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null
-        if ! wait_gone "$pid" 50; then
+        if ! wait_until 5 "" gone "$pid"; then
             kill -KILL "$pid" 2>/dev/null
-            wait_gone "$pid" 20
+            wait_until 2 "" gone "$pid"
         fi
     fi
     # The master stops its children on SIGTERM; anything left (a SIGKILLed master's
@@ -108,7 +70,7 @@ do_stop() {
         kill -TERM "$p" 2>/dev/null
     done
     for p in $(instance_pids "$etc"); do
-        wait_gone "$p" 20 || kill -KILL "$p" 2>/dev/null
+        wait_until 2 "" gone "$p" || kill -KILL "$p" 2>/dev/null
     done
     return 0
 }
@@ -200,7 +162,7 @@ do_start() {
     local dir=$1 certdir=$2
     shift 2
     local mechs=${POSTFIX_MECHS:-PLAIN LOGIN CRAM-MD5 DIGEST-MD5}
-    local users=("$@") spec user pass attempt ports plain submission smtps i ok
+    local users=("$@") spec user pass attempt ports plain submission smtps i pid
     [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master needs it)"
     command -v postfix >/dev/null || die "postfix is not installed"
     command -v saslpasswd2 >/dev/null || die "saslpasswd2 (sasl2-bin) is not installed"
@@ -260,20 +222,10 @@ do_start() {
             do_stop "$dir"
             die "postfix start failed: $(cat "$dir/start.log")"
         fi
-        ok=0
-        for ((i = 0; i < 250; i++)); do
-            if port_open "$plain" && port_open "$submission" && port_open "$smtps"; then
-                ok=1
-                break
-            fi
-            local pid
-            pid=$(head -n 1 "$dir/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
-            if [ -n "$pid" ] && ! alive "$pid"; then
-                break
-            fi
-            sleep 0.02
-        done
-        if [ $ok = 1 ]; then
+        # "postfix start" returns once the master has started (and written its pid):
+        # wait for its ports, or for it to exit (a port taken in the meantime).
+        pid=$(head -n 1 "$dir/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
+        if wait_port 5 "$pid" "$plain" "$submission" "$smtps"; then
             echo "plain=$plain submission=$submission smtps=$smtps" >"$dir/ports.tmp"
             mv "$dir/ports.tmp" "$dir/ports"
             return 0

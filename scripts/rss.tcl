@@ -5,7 +5,8 @@
 #	unless it stays flat: RSS at 10,000 no more than 2 MiB above RSS at 1,000 (the
 #	first 1,000 sends warm up Tcl's and the allocator's caches).
 #
-#	    TCLSMTP_LIBDIR=target/release tclsh8.6 bench/rss.tcl ?-sends N? ?-tlsevery K?
+#	    TCLSMTP_LIBDIR=target/release tclsh8.6 scripts/rss.tcl ?-sends N? ?-tlsevery K?
+#	    scripts/memcheck.sh rss ?-sends N? ?-tlsevery K?      (builds target/debug first)
 #
 #	Servers (aiosmtpd, started here): tests/servers/counter.py for plain sends, and
 #	capture.py with STARTTLS and AUTH for every K-th send (default 10): STARTTLS with
@@ -20,7 +21,7 @@ foreach {opt val} $argv {
 	-sends {set sends $val}
 	-tlsevery {set tlsevery $val}
 	default {
-	    puts stderr "usage: tclsh8.6 bench/rss.tcl ?-sends N? ?-tlsevery K?"
+	    puts stderr "usage: tclsh8.6 scripts/rss.tcl ?-sends N? ?-tlsevery K?"
 	    exit 2
 	}
     }
