@@ -64,8 +64,69 @@ pub enum Error {
     Transaction { server: Server, failure: Failure },
     /// The request itself cannot be sent (checked again here, after the option layer).
     Invalid(String),
+    /// No random numbers (for a DIGEST-MD5 nonce).
+    Random(String),
+    /// The send's thread panicked: the panic's message (a bug to report).
+    Panic(String),
     /// [`Cancel::cancel`] stopped the send.
     Cancelled,
+}
+
+impl Error {
+    /// The `-errorcode` words after `SMTP`. When no server could be used, a TLS refusal or
+    /// a missing extension of the last server says so first (`TLS ...`, `EXTENSION ...`:
+    /// the server was usable, but not securely or not for this message); other failures
+    /// are `SERVERS <the last failure's words>`.
+    pub fn code_words(&self) -> Vec<String> {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            Error::NoServer(failures) => match failures.last() {
+                Some((_, last)) if last.is_refusal_of_the_send() => last.code_words(),
+                Some((_, last)) => [vec!["SERVERS".to_string()], last.code_words()].concat(),
+                None => words(&["SERVERS"]),
+            },
+            Error::Transaction { failure, .. } => failure.code_words(),
+            Error::Invalid(_) => words(&["INTERNAL", "INVALID"]),
+            Error::Random(_) => words(&["INTERNAL", "RANDOM"]),
+            Error::Panic(_) => words(&["INTERNAL", "PANIC"]),
+            Error::Cancelled => words(&["CANCELLED"]),
+        }
+    }
+
+    /// Whether a server's certificate did not verify (the caller may say how to trust it).
+    pub fn has_unverified_certificate(&self) -> bool {
+        let Error::NoServer(failures) = self else { return false };
+        failures.iter().any(|(_, f)| matches!(f.kind, FailureKind::TlsRefused { issue: TlsIssue::NotVerified(_), .. }))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoServer(failures) => {
+                f.write_str("no server accepted the message: ")?;
+                for (i, (server, failure)) in failures.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{server}: {failure}")?;
+                }
+                Ok(())
+            }
+            Error::Transaction { server, failure } => {
+                write!(f, "{server}: {failure}")?;
+                let unknown = failure.step == Step::EndOfData && !matches!(failure.kind, FailureKind::Reply(_));
+                if unknown {
+                    f.write_str(" (the message may or may not have been delivered)")?;
+                }
+                Ok(())
+            }
+            Error::Invalid(why) => f.write_str(why),
+            Error::Random(why) => write!(f, "no random numbers: {why}"),
+            Error::Panic(what) => write!(f, "internal error in smtp (please report): the send failed: {what}"),
+            Error::Cancelled => f.write_str("send cancelled (the message was not delivered)"),
+        }
+    }
 }
 
 /// Lets another thread stop a send in flight. The send notices at its next step; a wait
@@ -186,14 +247,7 @@ fn attempt(
 
 /// A fresh DIGEST-MD5 client nonce: 16 random bytes, in hex.
 fn cnonce() -> Result<String, Error> {
-    random_hex(16).map_err(Error::Invalid)
-}
-
-/// `len` random bytes from OpenSSL, in hex.
-pub fn random_hex(len: usize) -> Result<String, String> {
-    let mut bytes = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut bytes).map_err(|e| format!("no random numbers: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::random::hex(16).map_err(Error::Random)
 }
 
 /// One connection's I/O on behalf of a [`Session`].

@@ -3,18 +3,18 @@
 //! and `::smtp::wait handle`. Tcl words in, Tcl result out.
 
 mod error;
-mod hooks;
 mod mail;
 mod options;
-mod outcome;
+mod results;
 mod sends;
+mod tls_policy;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
-use crate::client::{self, Request};
+use crate::client::Request;
 use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{AuthParams, Params, Timeouts};
 use crate::spool::{self, Spool};
@@ -30,41 +30,61 @@ use sends::Sends;
 pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
     let sends = Sends::new(interp);
     let for_send = Rc::clone(&sends);
-    interp.create_command(
-        "::smtp::sendmessage",
-        &["-password"],
-        move |interp, args| sendmessage(interp, args, &for_send),
-        sends.command_added(),
-    )?;
+    create(interp, "::smtp::sendmessage", &sends, move |interp, args| sendmessage(interp, args, &for_send))?;
     let for_mail = Rc::clone(&sends);
-    interp.create_command(
-        "::smtp::mail",
-        &["-password"],
-        move |interp, args| mail(interp, args, &for_mail),
-        sends.command_added(),
-    )?;
+    create(interp, "::smtp::mail", &sends, move |interp, args| mail(interp, args, &for_mail))?;
     let for_cancel = Rc::clone(&sends);
-    interp.create_command(
-        "::smtp::cancel",
-        &[],
-        move |interp, args| {
-            let id = for_cancel.lookup(&handle_argument(args, "cancel")?)?;
-            for_cancel.cancel(interp, id);
-            Ok(interp.new_string(""))
-        },
-        sends.command_added(),
-    )?;
+    create(interp, "::smtp::cancel", &sends, move |interp, args| {
+        let id = for_cancel.lookup(&handle_argument(args, "::smtp::cancel handle")?)?;
+        for_cancel.cancel(interp, id);
+        Ok(interp.new_string(""))
+    })?;
     let for_wait = Rc::clone(&sends);
-    interp.create_command(
-        "::smtp::wait",
-        &[],
-        move |interp, args| {
-            let id = for_wait.lookup(&handle_argument(args, "wait")?)?;
-            let delivery = for_wait.wait(interp, id)?;
-            Ok(outcome::refusals(interp, &delivery.refused))
-        },
-        sends.command_added(),
-    )
+    create(interp, "::smtp::wait", &sends, move |interp, args| {
+        let id = for_wait.lookup(&handle_argument(args, "::smtp::wait handle")?)?;
+        let delivery = for_wait.wait(interp, id)?;
+        Ok(results::refusals(interp, &delivery.refused))
+    })
+}
+
+/// Options whose values never show in `errorInfo`.
+const SECRET_OPTIONS: &[&str] = &["-password"];
+
+/// Creates command `name` of the registry `sends`, implemented by `f` (which gets the
+/// words after the name). Its errors carry an `errorInfo` of their own: the message and
+/// the invocation, with the value of every [`SECRET_OPTIONS`] word replaced by `***`
+/// (Tcl's own would show the command's source text, a password written in it included).
+fn create(
+    interp: &Interp<'_>,
+    name: &str,
+    sends: &Rc<Sends>,
+    f: impl Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
+) -> Result<(), TclError> {
+    let body = move |interp: &Interp<'_>, words: &[Obj]| {
+        f(interp, words.get(1..).unwrap_or_default()).map_err(|e| with_errorinfo(interp, e, words))
+    };
+    interp.create_command(name, body, sends.command_added(), panic_error)
+}
+
+/// `err` with the `errorInfo` that [`create`] describes for the invocation `words`.
+fn with_errorinfo(interp: &Interp<'_>, err: TclError, words: &[Obj]) -> TclError {
+    let mut shown = Vec::with_capacity(words.len());
+    let mut hide_next = false;
+    for word in words {
+        shown.push(if hide_next { interp.new_string("***") } else { word.clone() });
+        hide_next = SECRET_OPTIONS.contains(&word.text().as_str());
+    }
+    let mut command = interp.new_list(&shown).text();
+    if command.chars().count() > 150 {
+        command = command.chars().take(150).collect::<String>() + "...";
+    }
+    let errorinfo = format!("{}\n    while executing\n\"{command}\"", err.message);
+    TclError { errorinfo: Some(errorinfo), ..err }
+}
+
+/// The error of a command that panicked (a bug).
+pub fn panic_error(what: String) -> TclError {
+    Error::Internal { what: "PANIC", why: format!("internal error in smtp (please report): {what}") }.into()
 }
 
 /// A fresh Message-ID value, `<pid.seconds.count.random@host>`: unique across the
@@ -74,38 +94,28 @@ fn message_id(host: &str) -> Result<String, TclError> {
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let count = COUNT.fetch_add(1, Ordering::Relaxed);
     let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let random = client::random_hex(8).map_err(|e| TclError::new(e, &["SMTP", "INTERNAL", "RANDOM"]))?;
+    let random = crate::random::hex(8).map_err(|why| Error::Internal { what: "RANDOM", why })?;
     Ok(format!("<{}.{seconds}.{count}.{random}@{host}>", std::process::id()))
 }
 
 /// Why the rendered message cannot be sent.
-fn spool_error(e: spool::Error<message::Error>) -> TclError {
+fn spool_error(e: spool::Error<message::Error>) -> Error {
     match e {
-        spool::Error::Header(e) => outcome::message_error(e),
-        spool::Error::Io(e) => {
-            TclError::new(format!("cannot read the rendered message: {e}"), &["SMTP", "MIME", "BUILD"])
-        }
-        spool::Error::HeadTooLarge => {
-            TclError::new("the message's header block is larger than 16 MiB", &["SMTP", "MIME", "BUILD"])
-        }
+        spool::Error::Header(e) => Error::Message(e),
+        spool::Error::Io(e) => Error::Render(format!("cannot read the rendered message: {e}")),
+        spool::Error::HeadTooLarge => Error::Render("the message's header block is larger than 16 MiB".into()),
         spool::Error::PartHeadTooLarge(part) => {
-            TclError::new(format!("the header block of {part} is larger than 1 MiB"), &["SMTP", "MIME", "BUILD"])
+            Error::Render(format!("the header block of {part} is larger than 1 MiB"))
         }
-        spool::Error::Nul(part) => TclError::new(
-            format!(
-                "{part} holds a NUL byte in its body, which SMTP cannot carry unencoded: \
-                 create it with -encoding base64"
-            ),
-            &["SMTP", "MIME", "NUL"],
-        ),
+        spool::Error::Nul(part) => Error::Nul(part.to_string()),
     }
 }
 
 /// The single argument of `::smtp::cancel` and `::smtp::wait`.
-fn handle_argument(args: &[Obj], command: &str) -> Result<String, TclError> {
+fn handle_argument(args: &[Obj], usage: &'static str) -> Result<String, Error> {
     match args {
         [handle] => Ok(handle.text()),
-        _ => Err(TclError::new(format!("wrong # args: should be \"::smtp::{command} handle\""), &["TCL", "WRONGARGS"])),
+        _ => Err(Error::WrongArgs(usage)),
     }
 }
 
@@ -114,10 +124,7 @@ fn handle_argument(args: &[Obj], command: &str) -> Result<String, TclError> {
 /// the token, else the send's result.
 fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclError> {
     let Some((token, words)) = args.split_first() else {
-        return Err(TclError::new(
-            "wrong # args: should be \"::smtp::sendmessage token ?option value ...?\"",
-            &["TCL", "WRONGARGS"],
-        ));
+        return Err(Error::WrongArgs("::smtp::sendmessage token ?option value ...?").into());
     };
     let options = options::parse(interp, words)?;
     let mut bridge = Bridge::new(interp);
@@ -128,11 +135,11 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
         recipients: &options.recipients,
         user: &context.user,
     };
-    let envelope = message::envelope(&input, &mut bridge).map_err(outcome::message_error)?;
+    let envelope = message::envelope(&input, &mut bridge).map_err(Error::Message)?;
 
     let rendered = bridge.render(token)?;
     for (name, value) in &rendered.fields {
-        message::check_message_field(name, value).map_err(outcome::message_error)?;
+        message::check_message_field(name, value).map_err(Error::Message)?;
     }
     let plan =
         HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?, &rendered.fields);
@@ -152,7 +159,7 @@ fn mail(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclErro
     let hostname = interp.eval_global(&[interp.new_string("info"), interp.new_string("hostname")])?.text();
     let date = chrono::Local::now().to_rfc2822();
     let message_id = message_id(&hostname)?;
-    let mut boundary = || client::random_hex(12).map(|hex| format!("=_{hex}")).map_err(crate::compose::Error::Random);
+    let mut boundary = || crate::random::hex(12).map(|hex| format!("=_{hex}")).map_err(crate::compose::Error::Random);
     let request = mail::parse(interp, args, &date, &message_id, &mut boundary)?;
     let envelope = (request.sender, request.recipients);
     send(interp, sends, request.connection, &hostname, envelope, request.message)
@@ -211,5 +218,5 @@ fn send(
         return Ok(interp.new_string(&Sends::handle_name(id)));
     }
     let delivery = sends.wait(interp, id)?;
-    Ok(outcome::refusals(interp, &delivery.refused))
+    Ok(results::refusals(interp, &delivery.refused))
 }

@@ -4,6 +4,7 @@
 //! accumulating `-header`, tcllib's messages for its errors. Values tcllib mishandles are
 //! refused here with a clear message, before anything touches the network.
 
+use super::Error;
 use crate::client::Server;
 use crate::message::{self, HeaderOption};
 use crate::secret::Secret;
@@ -145,17 +146,13 @@ impl ConnectionWords {
 }
 
 fn value_error(message: String, option: &str) -> TclError {
-    TclError { message, errorcode: ["SMTP", "OPTION", "VALUE", option].iter().map(|s| s.to_string()).collect() }
+    Error::Value { option: option.to_string(), message }.into()
 }
 
 /// tcllib's check that the option words come in pairs.
 pub fn check_pairs(interp: &Interp<'_>, words: &[Obj]) -> Result<(), TclError> {
     if words.len() % 2 != 0 {
-        let list = interp.new_list(words).text();
-        return Err(TclError::new(
-            format!("Each option must have a value!  Invalid option list: {list}"),
-            &["SMTP", "OPTION", "NOVALUE"],
-        ));
+        return Err(Error::NoValue(interp.new_list(words).text()).into());
     }
     Ok(())
 }
@@ -173,7 +170,7 @@ pub fn parse(interp: &Interp<'_>, words: &[Obj]) -> Result<Options, TclError> {
             "-originator" => o.originator = Some(line(value, "-originator")?),
             "-recipients" => o.recipients = line(value, "-recipients")?,
             _ if connection.take(interp, &name, value)? => {}
-            _ => return Err(super::Error::UnknownOption(name).into()),
+            _ => return Err(Error::UnknownOption(name).into()),
         }
     }
     o.connection = connection.finish(interp)?;
@@ -186,7 +183,7 @@ pub fn boolean(value: &Obj) -> Result<bool, TclError> {
     match text.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(TclError::new(format!("unknown boolean value: {text}"), &["SMTP", "OPTION", "BOOLEAN"])),
+        _ => Err(Error::Boolean(text).into()),
     }
 }
 
@@ -285,7 +282,7 @@ fn seconds(value: &Obj, option: &str) -> Result<u64, TclError> {
 fn line(value: &Obj, option: &str) -> Result<String, TclError> {
     let text = value.text();
     if message::has_line_break_or_nul(&text) {
-        return Err(super::Error::LineBreak { option: option.to_string(), value: text }.into());
+        return Err(Error::LineBreak { option: option.to_string(), value: text }.into());
     }
     Ok(text)
 }
@@ -306,23 +303,17 @@ fn client_name(value: &Obj) -> Result<String, TclError> {
 /// `-header {key value}`: tcllib's shape and reserved-name rules, plus a valid field name
 /// and a value that cannot start a new header line.
 fn add_header(interp: &Interp<'_>, headers: &mut Vec<HeaderOption>, value: &Obj) -> Result<(), TclError> {
-    let shape_error = || {
-        TclError::new(format!("-header expects a key and a value, not {}", value.text()), &["SMTP", "OPTION", "HEADER"])
-    };
+    let shape_error = || TclError::from(Error::HeaderShape(value.text()));
     let pair = interp.list_elements(value).map_err(|_| shape_error())?;
     let [key, field_value] = pair.as_slice() else { return Err(shape_error()) };
     let (key, field_value) = (key.text(), field_value.text());
     let lower = key.to_ascii_lowercase();
     if ["content-type", "content-transfer-encoding", "content-md5", "mime-version"].contains(&lower.as_str()) {
-        return Err(TclError::new(
-            "Content-Type, Content-Transfer-Encoding, Content-MD5, and MIME-Version cannot be user-specified.",
-            &["SMTP", "OPTION", "HEADER", "RESERVED"],
-        ));
+        return Err(Error::TcllibReservedHeader.into());
     }
-    message::check_field_name(&key).map_err(super::outcome::message_error)?;
+    message::check_field_name(&key).map_err(Error::Message)?;
     if message::has_line_break_or_nul(&field_value) {
-        let err = message::Error::LineBreak { what: format!("-header {key}"), value: field_value };
-        return Err(TclError::new(err.to_string(), &["SMTP", "INJECTION", "-header"]));
+        return Err(Error::HeaderLineBreak { key, value: field_value }.into());
     }
     match headers.iter_mut().find(|h| h.name.eq_ignore_ascii_case(&key)) {
         Some(h) => h.values.push(field_value),

@@ -18,8 +18,9 @@ use std::rc::{Rc, Weak};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
-use super::hooks::PolicyCommand;
-use super::outcome;
+use super::error::Error;
+use super::results;
+use super::tls_policy::PolicyCommand;
 use crate::client::{self, Cancel, Delivery, Hooks, Request};
 use crate::smtp::PolicyAnswer;
 use crate::tcl::{Interp, InterpHandle, Obj, TclError, ThreadRelease, Waker};
@@ -119,7 +120,7 @@ impl Sends {
         for entry in entries.values_mut() {
             if entry.result.is_none() {
                 entry.cancel.cancel();
-                entry.result = Some(Err(outcome::cancelled(entry.cancel.end_of_data_sent())));
+                entry.result = Some(Err(Error::Cancelled { end_of_data_sent: entry.cancel.end_of_data_sent() }.into()));
             }
             entry.callback = None;
             entry.policy = None;
@@ -156,17 +157,13 @@ impl Sends {
                 let _release = ThreadRelease::new(&hooks.waker);
                 // A panic here must still end the send, or its waiter would wait forever.
                 let result = catch_unwind(AssertUnwindSafe(|| client::send(&request, &mut hooks, &worker_cancel)))
-                    .unwrap_or_else(|_| {
-                        Err(client::Error::Invalid("internal error in smtp (please report): the send failed".into()))
-                    });
+                    .unwrap_or_else(|panic| Err(client::Error::Panic(crate::tcl::panic_message(panic.as_ref()))));
                 // The registry is gone if the interpreter was deleted: nobody to tell.
                 if hooks.to_registry.send((id, FromWorker::Done(result))).is_ok() {
                     hooks.waker.wake();
                 }
             })
-            .map_err(|e| {
-                TclError::new(format!("cannot start a thread for the send: {e}"), &["SMTP", "INTERNAL", "THREAD"])
-            })?;
+            .map_err(|e| Error::Internal { what: "THREAD", why: format!("cannot start a thread for the send: {e}") })?;
         let entry = Entry { cancel, callback, policy, result: None, waiters: 0, asking_policy: false };
         self.entries.borrow_mut().insert(id, entry);
         Ok(id)
@@ -189,11 +186,10 @@ impl Sends {
             // Ids are never reused, so a smaller one names a send that has ended and was
             // forgotten: for an asynchronous one, once its callback was called (this call
             // may well come from inside that callback, which has the result already).
-            Some(id) if id <= *self.next_id.borrow() => Err(TclError::new(
-                format!("send \"{handle}\" has ended (a handle is released when its callback is called)"),
-                &["SMTP", "HANDLE", "UNKNOWN"],
-            )),
-            _ => Err(TclError::new(format!("unknown send \"{handle}\""), &["SMTP", "HANDLE", "UNKNOWN"])),
+            Some(id) if id <= *self.next_id.borrow() => {
+                Err(Error::Handle { handle: handle.into(), ended: true }.into())
+            }
+            _ => Err(Error::Handle { handle: handle.into(), ended: false }.into()),
         }
     }
 
@@ -206,14 +202,7 @@ impl Sends {
     /// send cannot end before it answers.
     pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
         if self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true) {
-            let handle = Sends::handle_name(id);
-            return Err(TclError::new(
-                format!(
-                    "smtp::wait {handle} would never return: the send is waiting for the answer of its \
-                     -tlspolicy command, which is still running below this wait"
-                ),
-                &["SMTP", "WAIT", "DEADLOCK"],
-            ));
+            return Err(Error::Deadlock(Sends::handle_name(id)).into());
         }
         self.with_entry(id, |e| e.waiters += 1);
         let result = interp.preserved(|| loop {
@@ -223,7 +212,13 @@ impl Sends {
                 // Nothing yet: run one Tcl event (a worker's wake-up is one of them).
                 Some(None) => interp.do_one_event(),
                 // Cannot happen: an entry with a waiter is kept.
-                None => break Err(TclError::new("internal error in smtp: a send vanished", &["SMTP", "INTERNAL"])),
+                None => {
+                    break Err(Error::Internal {
+                        what: "VANISHED",
+                        why: "internal error in smtp: a send vanished".into(),
+                    }
+                    .into())
+                }
             }
         });
         self.with_entry(id, |e| e.waiters -= 1);
@@ -241,7 +236,7 @@ impl Sends {
                 return false;
             }
             e.cancel.cancel();
-            e.result = Some(Err(outcome::cancelled(e.cancel.end_of_data_sent())));
+            e.result = Some(Err(Error::Cancelled { end_of_data_sent: e.cancel.end_of_data_sent() }.into()));
             true
         });
         if cancelled == Some(true) {
@@ -277,7 +272,7 @@ impl Sends {
                     self.with_entry(id, |e| {
                         // A cancel may have decided the result already.
                         if e.result.is_none() {
-                            e.result = Some(result.map_err(outcome::send_error));
+                            e.result = Some(result.map_err(|e| TclError::from(Error::from(e))));
                         }
                     });
                 }
@@ -303,7 +298,7 @@ impl Sends {
             self.forget_if_spent(id);
             let Ok(mut words) = interp.list_elements(&callback) else { continue };
             words.push(interp.new_string(&Sends::handle_name(id)));
-            words.push(outcome::callback_dict(interp, &result));
+            words.push(results::callback_dict(interp, &result));
             interp.eval_callback(&words);
         }
     }

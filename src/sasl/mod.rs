@@ -223,7 +223,7 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Lowercase hexadecimal, as the hash-based mechanisms send their digests.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut text = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -185,6 +185,44 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
+impl Failure {
+    /// The `-errorcode` words after `SMTP`: `REPLY 553 MAIL`, `TIMEOUT ENDOFDATA`,
+    /// `CLOSED RCPT`, `IO CONNECT`, `PROTOCOL EHLO`, `SIZE 2000 1000`, `TLS VERIFY`,
+    /// `EXTENSION SMTPUTF8`: what happened first, so `SMTP REPLY 5*` matches every refusal.
+    pub fn code_words(&self) -> Vec<String> {
+        let step = self.step.code_word().to_string();
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match &self.kind {
+            FailureKind::Reply(r) => vec!["REPLY".into(), r.code.to_string(), step],
+            FailureKind::Timeout(_) => vec!["TIMEOUT".into(), step],
+            FailureKind::Closed => vec!["CLOSED".into(), step],
+            FailureKind::Io(_) => vec!["IO".into(), step],
+            FailureKind::Protocol(_) => vec!["PROTOCOL".into(), step],
+            FailureKind::TooBig { size, limit } => vec!["SIZE".into(), size.to_string(), limit.to_string()],
+            // The kind of TLS trouble names its step already.
+            FailureKind::TlsRefused { issue, .. } => match issue {
+                TlsIssue::Refused(reply) => vec!["TLS".into(), "REFUSED".into(), reply.code.to_string()],
+                TlsIssue::NotOffered => words(&["TLS", "NOTOFFERED"]),
+                TlsIssue::Handshake(_) => words(&["TLS", "HANDSHAKE"]),
+                TlsIssue::NotVerified(_) => words(&["TLS", "VERIFY"]),
+                TlsIssue::EncryptionRequired(_) => words(&["AUTH", "ENCRYPTION"]),
+            },
+            FailureKind::AuthFailed { reply, .. } => {
+                vec!["AUTH".into(), "FAILED".into(), reply.as_ref().map_or("NONE".into(), |r| r.code.to_string())]
+            }
+            FailureKind::AuthUnsupported { .. } => words(&["AUTH", "NOMECHANISM"]),
+            FailureKind::AuthServerNotVerified => words(&["AUTH", "SERVER"]),
+            FailureKind::ExtensionMissing(extension) => vec!["EXTENSION".into(), extension.keyword().into()],
+        }
+    }
+
+    /// Whether the server was usable, only not for this send (TLS as required, an
+    /// extension the message needs): such a failure's code replaces `SERVERS`.
+    pub fn is_refusal_of_the_send(&self) -> bool {
+        matches!(self.kind, FailureKind::TlsRefused { .. } | FailureKind::ExtensionMissing(_))
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = self.step;

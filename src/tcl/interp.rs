@@ -18,17 +18,33 @@ const TCL_ERROR: c_int = tcl_sys::TCL_ERROR as c_int;
 const TCL_EVAL_GLOBAL: c_int = tcl_sys::TCL_EVAL_GLOBAL as c_int;
 const TCL_GLOBAL_ONLY: c_int = tcl_sys::TCL_GLOBAL_ONLY as c_int;
 
-/// A Tcl error on its way to or from a script: the message and the `-errorcode` list.
+/// A Tcl error on its way to or from a script: the message, the `-errorcode` list, and
+/// the `-errorinfo` to leave (when `None`, Tcl writes its own, with the command's
+/// source text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TclError {
     pub message: String,
     pub errorcode: Vec<String>,
+    pub errorinfo: Option<String>,
 }
 
 impl TclError {
     pub fn new(message: impl Into<String>, errorcode: &[&str]) -> TclError {
-        TclError { message: message.into(), errorcode: errorcode.iter().map(|s| s.to_string()).collect() }
+        TclError {
+            message: message.into(),
+            errorcode: errorcode.iter().map(|s| s.to_string()).collect(),
+            errorinfo: None,
+        }
     }
+}
+
+/// What a panic carried: its message, when it has one.
+pub fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// An interpreter lent to us for the duration of one call from Tcl (`'a`).
@@ -61,7 +77,7 @@ impl Interp<'_> {
         if rc != TCL_OK {
             return Err(TclError::new(
                 format!("expected a Tcl list but got \"{}\"", list.text()),
-                &["SMTP", "VALUE", "LIST"],
+                &["TCL", "VALUE", "LIST"],
             ));
         }
         // SAFETY: as above; the elements stay alive while `list` is unchanged.
@@ -94,9 +110,11 @@ impl Interp<'_> {
         let outcome = match (rc, result) {
             (TCL_OK, Some(obj)) => Ok(obj),
             (TCL_OK, None) => Ok(self.new_string("")),
-            (_, result) => {
-                Err(TclError { message: result.map(|r| r.text()).unwrap_or_default(), errorcode: self.error_code() })
-            }
+            (_, result) => Err(TclError {
+                message: result.map(|r| r.text()).unwrap_or_default(),
+                errorcode: self.error_code(),
+                errorinfo: None,
+            }),
         };
         // SAFETY: the interpreter is live.
         unsafe { (self.api.reset_result)(self.raw.as_ptr()) };
@@ -201,10 +219,10 @@ impl Interp<'_> {
         self.take_result(rc).map(drop)
     }
 
-    /// Creates the command `name`, implemented by `f`. `f` gets the words after the command
-    /// name; its `Ok` value becomes the result, its `Err` a Tcl error with `-errorcode`, and a
-    /// panic inside it becomes the error `SMTP INTERNAL PANIC` instead of unwinding into Tcl.
-    /// The value after any of the `secret` option words is never echoed into `errorInfo`.
+    /// Creates the command `name`, implemented by `f`. `f` gets the command's words, its
+    /// name as invoked first; its `Ok` value becomes the result, its `Err` a Tcl error, and
+    /// a panic inside it becomes the error `on_panic` makes of the panic's message instead
+    /// of unwinding into Tcl.
     ///
     /// `on_delete` runs when the command is deleted (renaming does not delete it), at once
     /// even while a call of it is running, for instance servicing events when a handler
@@ -212,16 +230,16 @@ impl Interp<'_> {
     pub fn create_command<F, D>(
         &self,
         name: &str,
-        secret: &'static [&'static str],
         f: F,
         on_delete: D,
+        on_panic: fn(String) -> TclError,
     ) -> Result<(), TclError>
     where
         F: Fn(&Interp<'_>, &[Obj]) -> Result<Obj, TclError> + 'static,
         D: FnOnce() + 'static,
     {
         let name = c_string(name)?;
-        let command = Command { api: self.api, secret, f, on_delete: Cell::new(Some(on_delete)) };
+        let command = Command { api: self.api, f, on_delete: Cell::new(Some(on_delete)), on_panic };
         let data = Rc::into_raw(Rc::new(command));
         // SAFETY: the interpreter is live. Tcl keeps `data` (one strong reference) until
         // the command is deleted and then calls free_command::<F, D>, which releases it
@@ -244,41 +262,27 @@ impl Interp<'_> {
         unsafe { (self.api.set_result)(self.raw.as_ptr(), obj.as_ptr()) };
     }
 
-    /// Leaves `err` in the interpreter as the pending error: result and `-errorcode`.
+    /// Leaves `err` in the interpreter as the pending error: result, `-errorcode`, and
+    /// `-errorinfo` when it has one (which stops Tcl from appending the command's source
+    /// text).
     fn set_error(&self, err: &TclError) {
-        self.set_result(&self.new_string(&err.message));
-        let words: Vec<Obj> = err.errorcode.iter().map(|w| self.new_string(w)).collect();
-        let code = self.new_list(&words);
-        // SAFETY: the interpreter and the list are live; Tcl takes its own reference.
-        unsafe { (self.api.set_error_code)(self.raw.as_ptr(), code.as_ptr()) };
-    }
-
-    /// Like `set_error`, and also sets `errorInfo` to the message and the invocation
-    /// `words`, with the value after each `secret` option replaced by `***`. Supplying
-    /// `-errorinfo` stops Tcl from appending the command's source text, which would
-    /// show a password written literally in the script.
-    fn set_error_redacted(&self, err: &TclError, words: &[Obj], secret: &[&str]) {
-        let mut shown = Vec::with_capacity(words.len());
-        let mut hide_next = false;
-        for word in words {
-            shown.push(if hide_next { self.new_string("***") } else { word.clone() });
-            hide_next = secret.contains(&word.text().as_str());
+        let code = self.new_list(&err.errorcode.iter().map(|w| self.new_string(w)).collect::<Vec<_>>());
+        match &err.errorinfo {
+            Some(info) => {
+                let options = self.new_list(&[
+                    self.new_string("-code"),
+                    self.new_string("error"),
+                    self.new_string("-errorcode"),
+                    code,
+                    self.new_string("-errorinfo"),
+                    self.new_string(info),
+                ]);
+                // SAFETY: the interpreter and the options dict are live; Tcl copies what it needs.
+                unsafe { (self.api.set_return_options)(self.raw.as_ptr(), options.as_ptr()) };
+            }
+            // SAFETY: the interpreter and the list are live; Tcl takes its own reference.
+            None => unsafe { (self.api.set_error_code)(self.raw.as_ptr(), code.as_ptr()) },
         }
-        let mut command = self.new_list(&shown).text();
-        if command.chars().count() > 150 {
-            command = command.chars().take(150).collect::<String>() + "...";
-        }
-        let info = format!("{}\n    while executing\n\"{command}\"", err.message);
-        let options = self.new_list(&[
-            self.new_string("-code"),
-            self.new_string("error"),
-            self.new_string("-errorcode"),
-            self.new_list(&err.errorcode.iter().map(|w| self.new_string(w)).collect::<Vec<_>>()),
-            self.new_string("-errorinfo"),
-            self.new_string(&info),
-        ]);
-        // SAFETY: the interpreter and the options dict are live; Tcl copies what it needs.
-        unsafe { (self.api.set_return_options)(self.raw.as_ptr(), options.as_ptr()) };
         self.set_result(&self.new_string(&err.message));
     }
 }
@@ -361,11 +365,10 @@ impl Drop for SavedState<'_, '_> {
 /// reference until the command is deleted, and each call one more until it returns.
 struct Command<F, D> {
     api: &'static Api,
-    /// Options whose values must not be echoed into errorInfo.
-    secret: &'static [&'static str],
     f: F,
     /// Taken and run when the command is deleted.
     on_delete: Cell<Option<D>>,
+    on_panic: fn(String) -> TclError,
 }
 
 /// The C entry point of every command created by [`Interp::create_command`].
@@ -393,16 +396,15 @@ where
     let interp = Interp { raw, api: command.api, _call: PhantomData };
     // SAFETY: Tcl passes objc live words; objv[0] is the command name.
     let words = unsafe { objs_from_raw(command.api, objc, objv.cast_mut()) };
-    let args = words.get(1..).unwrap_or_default();
-    let outcome =
-        catch_unwind(AssertUnwindSafe(|| (command.f)(&interp, args))).unwrap_or_else(|panic| Err(panic_error(panic)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| (command.f)(&interp, &words)))
+        .unwrap_or_else(|panic| Err((command.on_panic)(panic_message(panic.as_ref()))));
     match outcome {
         Ok(value) => {
             interp.set_result(&value);
             TCL_OK
         }
         Err(err) => {
-            interp.set_error_redacted(&err, &words, command.secret);
+            interp.set_error(&err);
             TCL_ERROR
         }
     }
@@ -439,21 +441,17 @@ unsafe fn objs_from_raw(api: &'static Api, objc: c_int, objv: *mut *mut Tcl_Obj)
 }
 
 fn c_string(s: &str) -> Result<CString, TclError> {
-    CString::new(s).map_err(|_| TclError::new(format!("name contains NUL: {s:?}"), &["SMTP", "INTERNAL", "NUL"]))
-}
-
-fn panic_error(panic: Box<dyn Any + Send>) -> TclError {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    TclError::new(format!("internal error in smtp (please report): {what}"), &["SMTP", "INTERNAL", "PANIC"])
+    CString::new(s).map_err(|_| TclError::new(format!("name contains NUL: {s:?}"), &["TCL", "VALUE", "NUL"]))
 }
 
 /// The body of an extension's `*_Init`: initialises the stubs, then runs `init` with the
-/// interpreter, turning its error (or a panic) into a Tcl error. Returns the Tcl status.
-pub fn init_extension(interp: *mut Tcl_Interp, init: impl FnOnce(&Interp<'_>) -> Result<(), TclError>) -> c_int {
+/// interpreter, turning its error (or a panic, through `on_panic`) into a Tcl error.
+/// Returns the Tcl status.
+pub fn init_extension(
+    interp: *mut Tcl_Interp,
+    on_panic: fn(String) -> TclError,
+    init: impl FnOnce(&Interp<'_>) -> Result<(), TclError>,
+) -> c_int {
     let Some(raw) = NonNull::new(interp) else { return TCL_ERROR };
     // SAFETY: Tcl's `load` hands us a live interpreter.
     let api = match unsafe { api::init(interp) } {
@@ -463,7 +461,8 @@ pub fn init_extension(interp: *mut Tcl_Interp, init: impl FnOnce(&Interp<'_>) ->
         Err(_) => return TCL_ERROR,
     };
     let interp = Interp { raw, api, _call: PhantomData };
-    let outcome = catch_unwind(AssertUnwindSafe(|| init(&interp))).unwrap_or_else(|p| Err(panic_error(p)));
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| init(&interp))).unwrap_or_else(|p| Err(on_panic(panic_message(p.as_ref()))));
     match outcome {
         Ok(()) => TCL_OK,
         Err(err) => {

@@ -14,5 +14,5 @@ mod obj;
 pub mod utf;
 
 pub use event::{ThreadRelease, Waker};
-pub use interp::{init_extension, Interp, InterpHandle, TclError};
+pub use interp::{init_extension, panic_message, Interp, InterpHandle, TclError};
 pub use obj::Obj;
