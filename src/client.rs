@@ -310,7 +310,7 @@ impl Driver<'_> {
                     self.handshake(&mut session)
                 }
                 Next::AskPolicy(issue) => {
-                    let answer = self.decide(&issue);
+                    let answer = self.ask_policy(&issue);
                     session.policy_answer(answer)
                 }
             }
@@ -378,7 +378,7 @@ impl Driver<'_> {
     /// Asks the policy about `issue`, or applies the defaults: without a policy, a server
     /// that refuses or lacks STARTTLS is used in plaintext (as tcllib does), and a failed
     /// handshake or an unverified certificate is never accepted.
-    fn decide(&mut self, issue: &TlsIssue) -> PolicyAnswer {
+    fn ask_policy(&mut self, issue: &TlsIssue) -> PolicyAnswer {
         let (code, diagnostic) = (issue.code(), issue.diagnostic());
         if let Some(answer) = self.hooks.tls_policy(code, &diagnostic) {
             let said = match &answer {

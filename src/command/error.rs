@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::tcl::TclError;
-use crate::{client, compose, message};
+use crate::{client, compose, message, transport};
 
 /// Why a command cannot do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,11 @@ pub enum Error {
         what: &'static str,
         why: String,
     },
+    /// TLS settings that cannot be used; the names of those `tls::init` supplied.
+    Tls {
+        from_tls_init: Vec<String>,
+        error: transport::ConfigError,
+    },
     Message(message::Error),
     Compose(compose::Error),
     Send(client::Error),
@@ -113,6 +118,7 @@ impl Error {
             Error::Deadlock(_) => words(&["SMTP", "WAIT", "DEADLOCK"]),
             Error::Cancelled { .. } => words(&["SMTP", "CANCELLED"]),
             Error::Internal { what, .. } => words(&["SMTP", "INTERNAL", what]),
+            Error::Tls { .. } => words(&["SMTP", "OPTION", "VALUE", "-tlsoptions"]),
             Error::Message(e) => smtp(words(e.code_words())),
             Error::Compose(e) => smtp(words(e.code_words())),
             Error::Send(e) => smtp(e.code_words()),
@@ -168,6 +174,10 @@ impl fmt::Display for Error {
                 f.write_str("send cancelled (the message was not delivered)")
             }
             Error::Internal { why, .. } => f.write_str(why),
+            Error::Tls { from_tls_init, error } => match from_tls_init.as_slice() {
+                [] => write!(f, "-tlsoptions: {error}"),
+                names => write!(f, "-tlsoptions (with {} from tls::init): {error}", names.join(" ")),
+            },
             Error::Message(e) => e.fmt(f),
             Error::Compose(e) => e.fmt(f),
             Error::Send(e) => {

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use super::error::Error;
-use super::options::{self, Connection};
+use super::options::{self, value_error, Connection};
 use crate::compose::{self, Attachment, Content, Mail, Mailbox};
 use crate::spool::{Segment, Spool};
 use crate::tcl::{Interp, Obj, TclError};
@@ -150,18 +150,16 @@ fn mailbox(text: &str, option: &str) -> Result<Mailbox, Error> {
 
 /// A Tcl list of addresses.
 fn mailboxes(interp: &Interp<'_>, value: &Obj, option: &str) -> Result<Vec<Mailbox>, TclError> {
-    let words = interp.list_elements(value).map_err(|e| value_error(option, e.message))?;
+    let words = interp.list_elements(value).map_err(|e| value_error(e.message, option))?;
     Ok(words.iter().map(|w| mailbox(&w.text(), option)).collect::<Result<Vec<_>, _>>()?)
 }
 
 /// `-headers`: a dict of field names to values, names checked, each given once.
 fn headers(interp: &Interp<'_>, value: &Obj) -> Result<Vec<(String, String)>, TclError> {
-    let words = interp.list_elements(value).map_err(|e| value_error("-headers", e.message))?;
+    let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-headers"))?;
     if words.len() % 2 != 0 {
-        return Err(value_error(
-            "-headers",
-            format!("-headers must be a dict of names and values, not {}", value.text()),
-        ));
+        let message = format!("-headers must be a dict of names and values, not {}", value.text());
+        return Err(value_error(message, "-headers"));
     }
     let mut fields: Vec<(String, String)> = Vec::new();
     for pair in words.chunks(2) {
@@ -207,7 +205,7 @@ fn check_headers(mail: &Mail) -> Result<(), Error> {
 /// `-attachments`: each element a file path, or a dict with `path` or `data` and
 /// optionally `name`, `type`, `inline`, `cid`.
 fn attachments(interp: &Interp<'_>, value: &Obj) -> Result<Vec<Attachment>, TclError> {
-    let items = interp.list_elements(value).map_err(|e| value_error("-attachments", e.message))?;
+    let items = interp.list_elements(value).map_err(|e| value_error(e.message, "-attachments"))?;
     items.iter().map(|item| attachment(interp, item)).collect()
 }
 
@@ -231,13 +229,13 @@ fn attachment(interp: &Interp<'_>, item: &Obj) -> Result<Attachment, TclError> {
     let get = |key: &str| words.chunks(2).find(|p| p.first().is_some_and(|k| k.text() == key)).and_then(|p| p.get(1));
     let content = match (get("path"), get("data")) {
         (Some(_), Some(_)) => {
-            return Err(value_error("-attachments", "an attachment has either path or data, not both".into()))
+            return Err(value_error("an attachment has either path or data, not both".into(), "-attachments"))
         }
         (Some(path), None) => Content::Path(PathBuf::from(path.text())),
         (None, data) => Content::Data(data.map(Obj::bytes).unwrap_or_default()),
     };
     let inline = match get("inline") {
-        Some(v) => options::boolean(v).map_err(|e| value_error("-attachments", format!("inline: {}", e.message)))?,
+        Some(v) => options::boolean(v).map_err(|e| value_error(format!("inline: {}", e.message), "-attachments"))?,
         None => false,
     };
     Ok(Attachment {
@@ -247,8 +245,4 @@ fn attachment(interp: &Interp<'_>, item: &Obj) -> Result<Attachment, TclError> {
         inline,
         cid: get("cid").map(Obj::text),
     })
-}
-
-fn value_error(option: &str, message: String) -> TclError {
-    Error::Value { option: option.to_string(), message }.into()
 }

@@ -179,7 +179,7 @@ fn send(
     // Unreadable certificate files fail here, before any connection (also when TLS ends
     // up unused: a wrong path is a mistake worth reporting).
     let tls = if connection.usetls || connection.tlsimport || connection.tlsoptions != TlsOptions::default() {
-        Some(TlsConfig::shared(&connection.tlsoptions).map_err(|e| connection.tls_error(&e))?)
+        Some(TlsConfig::shared(&connection.tlsoptions).map_err(|e| connection.tls_error(e))?)
     } else {
         None
     };

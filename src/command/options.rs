@@ -9,7 +9,7 @@ use crate::client::Server;
 use crate::message::{self, HeaderOption};
 use crate::secret::Secret;
 use crate::tcl::{Interp, Obj, TclError};
-use crate::transport::TlsOptions;
+use crate::transport::{ConfigError, TlsOptions};
 
 /// The options of `sendmessage`, typed and checked.
 #[derive(Debug, Clone, Default)]
@@ -77,12 +77,8 @@ impl Default for Connection {
 impl Connection {
     /// The error for TLS settings that cannot be used (an unreadable file), naming those
     /// that `tls::init` supplied.
-    pub fn tls_error(&self, why: &str) -> TclError {
-        let source = match self.tls_init_options.as_slice() {
-            [] => "-tlsoptions".to_string(),
-            names => format!("-tlsoptions (with {} from tls::init)", names.join(" ")),
-        };
-        value_error(format!("{source}: {why}"), "-tlsoptions")
+    pub fn tls_error(&self, error: ConfigError) -> Error {
+        Error::Tls { from_tls_init: self.tls_init_options.clone(), error }
     }
 }
 
@@ -145,7 +141,8 @@ impl ConnectionWords {
     }
 }
 
-fn value_error(message: String, option: &str) -> TclError {
+/// `SMTP OPTION VALUE option`, with `message`.
+pub fn value_error(message: String, option: &str) -> TclError {
     Error::Value { option: option.to_string(), message }.into()
 }
 

@@ -7,11 +7,7 @@ mod envelope;
 mod error;
 mod headers;
 
+pub use crate::smtp::has_line_break_or_nul;
 pub use envelope::{envelope, AddressParser, Envelope, HeaderOption, Input, Mailbox};
 pub use error::Error;
 pub use headers::{check_field_name, check_message_field, rewrite, HeaderPlan};
-
-/// Whether `s` holds a byte that could end a command or a header line early.
-pub fn has_line_break_or_nul(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
-}

@@ -148,7 +148,7 @@ impl Challenge {
         }
         // RFC 2831: qop-options "is optional; if not present it defaults to auth".
         if let Some(qop) = qop {
-            let offers_auth = qop.split(|&b| b == b',').any(|option| trim(option).eq_ignore_ascii_case(b"auth"));
+            let offers_auth = qop.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"auth"));
             if !offers_auth {
                 return Err(bad("the server does not offer qop=auth"));
             }
@@ -168,16 +168,6 @@ impl Challenge {
         }
         Ok(Challenge { realm, nonce, utf8 })
     }
-}
-
-fn trim(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] = bytes {
-        bytes = rest;
-    }
-    while let [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] = bytes {
-        bytes = rest;
-    }
-    bytes
 }
 
 /// The values that go into the hashes, each already in the character set it is hashed in.

@@ -6,6 +6,11 @@ use super::Step;
 use crate::sasl::Mechanism;
 use crate::secret::Secret;
 
+/// Whether `s` holds a byte that would end a command line (or a header line) early.
+pub fn has_line_break_or_nul(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+}
+
 /// One SMTP command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

@@ -11,7 +11,7 @@ mod reply;
 mod session;
 
 pub use capabilities::Capabilities;
-pub use command::Command;
+pub use command::{has_line_break_or_nul, Command};
 pub use data::{message_size, wire_lines, DataEncoder, SizeCounter};
 pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, Reply, ReplyError, Status};

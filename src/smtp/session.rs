@@ -169,7 +169,7 @@ enum State {
     Qued,
     StartTls,
     /// The driver is running the TLS handshake.
-    Handshake,
+    TlsHandshake,
     /// Waiting for the reply to AUTH or to a SASL response.
     Auth,
     /// Waiting for the reply to a cancelled SASL exchange; `fatal`: give up afterwards.
@@ -269,7 +269,7 @@ pub struct InvalidParams(pub String);
 impl Session {
     /// A session waiting for the server's greeting.
     pub fn new(params: Params) -> Result<Session, InvalidParams> {
-        let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        let bad = super::has_line_break_or_nul;
         if params.client.is_empty() || bad(&params.client) || params.client.contains(char::is_whitespace) {
             return Err(InvalidParams(format!("invalid client name {:?}", params.client)));
         }
@@ -307,7 +307,7 @@ impl Session {
             State::Qued => Step::Qued,
             State::StartTls => Step::StartTls,
             State::Policy { kind: IssueKind::Cleartext, .. } => Step::Auth,
-            State::Handshake | State::Policy { .. } => Step::TlsHandshake,
+            State::TlsHandshake | State::Policy { .. } => Step::TlsHandshake,
             State::Auth | State::AuthCancel { .. } => Step::Auth,
             State::Mail => Step::Mail,
             State::Rcpt { .. } => Step::Rcpt,
@@ -401,7 +401,7 @@ impl Session {
             }
             // An encrypted session with an unverified peer: go on as with a verified one.
             (PolicyAnswer::Insecure, IssueKind::NotVerified) => {
-                self.state = if implicit { State::Greeting } else { State::Handshake };
+                self.state = if implicit { State::Greeting } else { State::TlsHandshake };
                 self.tls_established()
             }
             (PolicyAnswer::Insecure, IssueKind::Cleartext) => {
@@ -466,12 +466,12 @@ impl Session {
             }
             State::Greeting | State::Ehlo | State::Helo => self.unusable(FailureKind::Reply(reply)),
             State::StartTls if code == 220 => {
-                self.state = State::Handshake;
+                self.state = State::TlsHandshake;
                 Next::StartTls
             }
             State::StartTls => self.tls_failed(TlsIssue::Refused(reply)),
             // No reply is due while the driver handshakes or asks the policy.
-            State::Handshake | State::Policy { .. } => self.close(),
+            State::TlsHandshake | State::Policy { .. } => self.close(),
             State::Auth => self.handle_auth_reply(reply),
             State::AuthCancel { fatal: true } => {
                 self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthServerNotVerified })
@@ -512,7 +512,7 @@ impl Session {
             | State::Onex
             | State::Qued
             | State::StartTls
-            | State::Handshake
+            | State::TlsHandshake
             | State::Policy { .. } => {
                 self.state = State::Closed;
                 Next::Close(Outcome::Unusable(failure))
@@ -749,7 +749,12 @@ impl Session {
             _ if self.decided.is_some() => {}
             250 | 251 => self.accepted += 1,
             _ => {
-                let address = self.params.recipients.get(index).cloned().unwrap_or_default();
+                // send_rcpt waits only for replies to recipients that exist.
+                let Some(address) = self.params.recipients.get(index).cloned() else {
+                    let line = format!("{} {}", reply.code, reply.text());
+                    let kind = FailureKind::Protocol(super::ReplyError::Unrequested { line });
+                    return self.fail(Failure { step: Step::Rcpt, kind });
+                };
                 self.refused.push(Refusal { address, reply });
             }
         }

@@ -67,7 +67,7 @@ impl TlsConfig {
     /// The configuration for `options`. The one for the default options (the system's
     /// trust store only) is built once per process and shared, so `SSL_CERT_FILE` and
     /// `SSL_CERT_DIR` are read at the first send that uses TLS.
-    pub fn shared(options: &TlsOptions) -> Result<Arc<TlsConfig>, String> {
+    pub fn shared(options: &TlsOptions) -> Result<Arc<TlsConfig>, ConfigError> {
         if *options != TlsOptions::default() {
             return TlsConfig::new(options).map(Arc::new);
         }
@@ -82,33 +82,34 @@ impl TlsConfig {
     /// Builds the configuration: the system trust store (which honours `SSL_CERT_FILE`
     /// and `SSL_CERT_DIR`), plus the given CAs, TLS 1.2 at least, and the client
     /// certificate if any. Fails on unreadable files, before any connection.
-    fn new(options: &TlsOptions) -> Result<TlsConfig, String> {
-        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
-        builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(|e| e.to_string())?;
+    fn new(options: &TlsOptions) -> Result<TlsConfig, ConfigError> {
+        let library = |e: openssl::error::ErrorStack| ConfigError::Library(describe_stack(&e));
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(library)?;
+        builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(library)?;
         if let Some(file) = &options.cafile {
             readable("-cafile", file)?;
-            builder.set_ca_file(file).map_err(|e| format!("-cafile {file}: {}", describe_stack(&e)))?;
+            builder.set_ca_file(file).map_err(|e| ConfigError::file("-cafile", file, &e))?;
         }
         if let Some(dir) = &options.cadir {
             readable("-cadir", dir)?;
             builder
                 .load_verify_locations(None, Some(dir.as_ref()))
-                .map_err(|e| format!("-cadir {dir}: {}", describe_stack(&e)))?;
+                .map_err(|e| ConfigError::file("-cadir", dir, &e))?;
         }
         match (&options.certfile, &options.keyfile) {
             (Some(cert), key) => {
                 readable("-certfile", cert)?;
-                builder
-                    .set_certificate_chain_file(cert)
-                    .map_err(|e| format!("-certfile {cert}: {}", describe_stack(&e)))?;
+                builder.set_certificate_chain_file(cert).map_err(|e| ConfigError::file("-certfile", cert, &e))?;
                 let key = key.as_ref().unwrap_or(cert);
                 readable("-keyfile", key)?;
                 builder
                     .set_private_key_file(key, SslFiletype::PEM)
-                    .map_err(|e| format!("-keyfile {key}: {}", describe_stack(&e)))?;
-                builder.check_private_key().map_err(|e| format!("-keyfile {key} does not match -certfile: {e}"))?;
+                    .map_err(|e| ConfigError::file("-keyfile", key, &e))?;
+                builder
+                    .check_private_key()
+                    .map_err(|e| ConfigError::KeyMismatch { key: key.clone(), why: e.to_string() })?;
             }
-            (None, Some(_)) => return Err("-keyfile needs -certfile".into()),
+            (None, Some(_)) => return Err(ConfigError::KeyWithoutCertificate),
             (None, None) => {}
         }
         if options.require {
@@ -160,8 +161,40 @@ pub(super) fn close_notify(stream: &mut SslStream<DeadlineSocket>) {
 }
 
 /// A clear error for a path that cannot be read, before OpenSSL reports it obscurely.
-fn readable(option: &str, path: &str) -> Result<(), String> {
-    std::fs::metadata(path).map(drop).map_err(|e| format!("{option} {path}: {e}"))
+fn readable(option: &'static str, path: &str) -> Result<(), ConfigError> {
+    std::fs::metadata(path).map(drop).map_err(|e| ConfigError::File { option, path: path.into(), why: e.to_string() })
+}
+
+/// Why TLS settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file or directory setting (`-cafile`, `-cadir`, `-certfile`, `-keyfile`) that
+    /// cannot be read or used.
+    File { option: &'static str, path: String, why: String },
+    /// The private key is not the certificate's.
+    KeyMismatch { key: String, why: String },
+    /// `-keyfile` without `-certfile`.
+    KeyWithoutCertificate,
+    /// OpenSSL could not make a TLS context at all.
+    Library(String),
+}
+
+impl ConfigError {
+    fn file(option: &'static str, path: &str, stack: &openssl::error::ErrorStack) -> ConfigError {
+        ConfigError::File { option, path: path.into(), why: describe_stack(stack) }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::File { option, path, why } => write!(f, "{option} {path}: {why}"),
+            ConfigError::KeyMismatch { key, why } => write!(f, "-keyfile {key} does not match -certfile: {why}"),
+            ConfigError::KeyWithoutCertificate => f.write_str("-keyfile needs -certfile"),
+            ConfigError::Library(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The reasons in an OpenSSL error stack, without its noise (library, function, file).
