@@ -1,33 +1,34 @@
 //! tclsmtp: the Tcl `smtp` package (a drop-in for tcllib smtp 1.5.1), written in Rust.
 //!
-//! Layers, from Tcl down (dependencies point down only):
-//! - [`tcl`]: safe wrappers over the Tcl C API, the only unsafe code;
+//! Layers, from Tcl down (dependencies point down only; only `smtp`, `sasl` and `secret`
+//! are public, for the fuzz targets and the benchmark):
+//! - `tcl`: safe wrappers over the Tcl C API, the only unsafe code;
 //! - `command`: `::smtp::sendmessage` and `::smtp::mail` options → a typed request,
 //!   result → Tcl result, errors → Tcl errors (one conversion);
 //! - `bridge` (+ `tcl/bridge.tcl`): reads tcllib mime tokens through mime's public API;
-//! - [`message`]: envelope and header rules, no Tcl; [`compose`]: the message builder of
+//! - `message`: envelope and header rules, no Tcl; `compose`: the message builder of
 //!   `::smtp::mail`;
-//! - [`client`]: tries the servers and drives the engine over connections, sending the
-//!   message from its [`spool`];
+//! - `client`: tries the servers and drives the engine over connections, sending the
+//!   message from its `spool`;
 //! - [`smtp`]: the protocol engine (no I/O, no clock, no Tcl); [`sasl`]: the AUTH
-//!   mechanisms as pure functions; [`transport`]: TCP and TLS.
+//!   mechanisms as pure functions; `transport`: TCP and TLS.
 
 // Unsafe code is a compile error outside the Tcl glue (and the entry point Tcl calls).
 #![deny(unsafe_code)]
 
 mod bridge;
-pub mod client;
+mod client;
 mod command;
-pub mod compose;
-pub mod message;
+mod compose;
+mod message;
 mod random;
 pub mod sasl;
 pub mod secret;
 pub mod smtp;
-pub mod spool;
+mod spool;
 #[allow(unsafe_code)] // the Tcl C API: every unsafe block carries its SAFETY reason
 mod tcl;
-pub mod transport;
+mod transport;
 
 use std::ffi::c_int;
 
