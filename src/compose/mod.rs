@@ -258,13 +258,7 @@ mod tests {
         };
         let stamp = Stamp { date: "Thu, 03 Dec 2026 08:00:00 +0000", message_id: "<1@x>", boundary: &mut boundary };
         let spool = Spool::from_segments(build(mail, stamp).unwrap()).unwrap();
-        let mut out = Vec::new();
-        spool
-            .for_each_chunk(|c| {
-                out.extend_from_slice(c);
-                Ok::<(), ()>(())
-            })
-            .unwrap();
+        let out = crate::spool::tests::collect(&spool);
         assert_eq!(spool.size(), crate::smtp::message_size(&out));
         String::from_utf8(out).unwrap()
     }

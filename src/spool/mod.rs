@@ -289,7 +289,7 @@ fn header_end(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
@@ -308,7 +308,8 @@ mod tests {
         file
     }
 
-    fn collect(spool: &Spool) -> Vec<u8> {
+    /// The whole message, as sent (for tests here and of the builders of spools).
+    pub(crate) fn collect(spool: &Spool) -> Vec<u8> {
         let mut out = Vec::new();
         spool
             .for_each_chunk(|c| {
