@@ -1147,6 +1147,21 @@ proc ::ts::outcome {script {msvar ""}} {
     list $code $result [expr {$code == 1 ? [dict get $options -errorcode] : ""}]
 }
 
+# ::ts::unconnected h script --
+#	Evaluate script in the caller and return its result; whatever it does, fail (with
+#	errorcode TEST CONNECTED) if server h received a connection: for input that must
+#	be refused before any connection. A script error passes through unchanged.
+proc ::ts::unconnected {h script} {
+    try {
+	uplevel 1 $script
+    } finally {
+	sleep 150
+	if {[llength [events $h open]]} {
+	    throw {TEST CONNECTED} "server $h received a connection"
+	}
+    }
+}
+
 # ---------------------------------------------------------------------------------
 # Child interpreters
 # ---------------------------------------------------------------------------------
