@@ -1065,6 +1065,107 @@ proc ::ts::netns_capture {args} {
 }
 
 # ---------------------------------------------------------------------------------
+# Sending, and what a send came to
+# ---------------------------------------------------------------------------------
+
+# ::ts::send defaults to ?option value ...? --
+#	Send a message with smtp::sendmessage and return its result (an error propagates
+#	as it is). to lists the servers, tried in order: server handles (at
+#	[::ts::host h] and [::ts::port h]) or port numbers on 127.0.0.1. defaults are the
+#	options every send of a test file shares, which the file binds once:
+#
+#	    interp alias {} [namespace current]::send {} ::ts::send {-timeout 5 ...}
+#
+#	and the options after to are this send's. All go to smtp::sendmessage after
+#	-servers and -ports, defaults first: as sendmessage takes the last value of a
+#	repeated option, a test can override any of them. Three options are taken out:
+#	    -body text    the text of the fresh text/plain token sent (default "Body\n"),
+#	                  finalized afterwards
+#	    -token tok    send tok instead (the caller owns it)
+#	    -tmpdir dir   TMPDIR during the call (where the extension spools the message)
+proc ::ts::send {defaults to args} {
+    set own [dict create -body "Body\n" -token "" -tmpdir ""]
+    set options {}
+    set words [list {*}$defaults {*}$args]
+    for {set i 0} {$i < [llength $words]} {incr i} {
+	set word [lindex $words $i]
+	# A word with no value after it goes to sendmessage as it is (for its error).
+	if {[dict exists $own $word] && $i + 1 < [llength $words]} {
+	    dict set own $word [lindex $words [incr i]]
+	} else {
+	    lappend options $word
+	    if {$i + 1 < [llength $words]} {
+		lappend options [lindex $words [incr i]]
+	    }
+	}
+    }
+    set token [dict get $own -token]
+    set tmpdir [dict get $own -tmpdir]
+    set hosts {}
+    set ports {}
+    foreach server $to {
+	if {[string is integer -strict $server]} {
+	    lappend hosts 127.0.0.1
+	    lappend ports $server
+	} else {
+	    lappend hosts [host $server]
+	    lappend ports [port $server]
+	}
+    }
+    set fresh [expr {$token eq ""}]
+    if {$fresh} {
+	set token [mime::initialize -canonical text/plain -string [dict get $own -body]]
+    }
+    if {$tmpdir ne ""} {
+	set saved [array get ::env TMPDIR]
+	set ::env(TMPDIR) $tmpdir
+    }
+    try {
+	smtp::sendmessage $token -servers $hosts -ports $ports {*}$options
+    } finally {
+	if {$tmpdir ne ""} {
+	    unset ::env(TMPDIR)
+	    array set ::env $saved
+	}
+	if {$fresh} {
+	    mime::finalize $token
+	}
+    }
+}
+
+# ::ts::outcome script ?msvar? --
+#	Evaluate script in the caller and return {code result errorcode}: its return code
+#	(0 ok, 1 error), its result or error message, and the -errorcode when the code is
+#	1 ("" otherwise). With msvar, that variable of the caller gets the milliseconds
+#	script took. For tests that check more than the error itself (what the server got,
+#	the time, several sends in a row); a test that only checks an error says
+#	-returnCodes error -errorCode {...} instead.
+proc ::ts::outcome {script {msvar ""}} {
+    set t0 [clock milliseconds]
+    set code [catch {uplevel 1 $script} result options]
+    if {$msvar ne ""} {
+	upvar 1 $msvar ms
+	set ms [expr {[clock milliseconds] - $t0}]
+    }
+    list $code $result [expr {$code == 1 ? [dict get $options -errorcode] : ""}]
+}
+
+# ::ts::unconnected h script --
+#	Evaluate script in the caller and return its result; whatever it does, fail (with
+#	errorcode TEST CONNECTED) if server h received a connection: for input that must
+#	be refused before any connection. A script error passes through unchanged.
+proc ::ts::unconnected {h script} {
+    try {
+	uplevel 1 $script
+    } finally {
+	sleep 150
+	if {[llength [events $h open]]} {
+	    throw {TEST CONNECTED} "server $h received a connection"
+	}
+    }
+}
+
+# ---------------------------------------------------------------------------------
 # Child interpreters
 # ---------------------------------------------------------------------------------
 

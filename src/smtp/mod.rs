@@ -9,6 +9,8 @@ mod data;
 mod failure;
 mod reply;
 mod session;
+#[cfg(test)]
+mod session_tests;
 
 pub use capabilities::Capabilities;
 pub use command::{has_line_break_or_nul, Command};

@@ -888,7 +888,3 @@ impl Session {
         Next::Close(outcome)
     }
 }
-
-#[cfg(test)]
-#[path = "session_tests.rs"]
-mod tests;

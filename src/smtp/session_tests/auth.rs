@@ -1,0 +1,173 @@
+//! AUTH: the order mechanisms are tried in, the policy for passwords in clear, what is
+//! sent on the wire and when a failed AUTH ends the attempt.
+
+use super::*;
+
+/// base64 of "\0alice\0s3cret", "alice", "s3cret".
+const PLAIN_RESPONSE: &str = "AGFsaWNlAHMzY3JldA==";
+
+fn hidden() -> String {
+    "<credentials hidden>".to_string()
+}
+
+#[test]
+fn auth_plain_on_loopback_needs_no_policy() {
+    let mut script = vec![greeting(), ehlo(&["AUTH PLAIN"]), r(334, ""), r(235, "2.7.0 ok")];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(
+        &sent[..4],
+        ["EHLO client.example".to_string(), "AUTH PLAIN".into(), hidden(), "MAIL FROM:<a@b>".into()]
+    );
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn auth_response_on_the_wire_is_the_base64_credentials() {
+    let mut session = Session::new(auth_params(true)).unwrap();
+    session.handle_reply(greeting_reply());
+    session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "AUTH PLAIN".into()] });
+    let Next::Send(flight) = session.handle_reply(reply(334, "")) else { panic!("no response") };
+    let [response] = &flight[..] else { panic!("SASL responses are not pipelined: {flight:?}") };
+    let mut wire = Vec::new();
+    response.encode(&mut wire);
+    assert_eq!(wire, format!("{PLAIN_RESPONSE}\r\n").as_bytes());
+}
+
+#[test]
+fn mechanisms_are_tried_strongest_first_and_a_refusal_moves_on() {
+    // LOGIN is stronger than PLAIN in the package's order; the old AUTH= form counts too.
+    let mut script =
+        vec![greeting(), ehlo(&["AUTH=PLAIN LOGIN"]), r(535, "5.7.8 LOGIN refused"), r(334, ""), r(235, "2.7.0 ok")];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(&sent[1..4], ["AUTH LOGIN".to_string(), "AUTH PLAIN".into(), hidden()]);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn all_mechanisms_refused_fails_with_the_last_reply() {
+    let script = vec![
+        greeting(),
+        ehlo(&["AUTH LOGIN PLAIN"]),
+        r(504, "5.5.4 LOGIN not here"),
+        r(334, ""),
+        r(535, "5.7.8 bad credentials"),
+        bye(),
+    ];
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(sent.last().map(String::as_str), Some("QUIT"));
+    let kind = FailureKind::AuthFailed { reply: Some(reply(535, "5.7.8 bad credentials")), detail: None };
+    assert_eq!(outcome, failed(Step::Auth, kind));
+}
+
+#[test]
+fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
+    let mut session = Session::new(auth_params(true)).unwrap();
+    session.handle_reply(greeting_reply());
+    let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "SIZE".into()] });
+    assert!(matches!(next, Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
+    assert!(session.take_notes().iter().any(|n| n.contains("offers no AUTH")));
+}
+
+#[test]
+fn only_unknown_mechanisms_offered_is_an_error() {
+    let script = vec![greeting(), ehlo(&["AUTH SCRAM-SHA-256 GSSAPI"]), bye()];
+    let (_, outcome) = run(auth_params(true), &script);
+    let kind = FailureKind::AuthUnsupported { offered: vec!["SCRAM-SHA-256".into(), "GSSAPI".into()] };
+    assert_eq!(outcome, failed(Step::Auth, kind));
+}
+
+#[test]
+fn cleartext_password_to_a_remote_plaintext_server_asks_the_policy_with_538() {
+    let issue = TlsIssue::EncryptionRequired("PLAIN");
+    let mut script = vec![
+        greeting(),
+        ehlo(&["AUTH PLAIN"]),
+        Scripted::Policy(issue.clone(), PolicyAnswer::Insecure),
+        r(334, ""),
+        r(235, "ok"),
+    ];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(auth_params(false), &script);
+    assert_eq!(&sent[1..4], ["<policy 538>".to_string(), "AUTH PLAIN".into(), hidden()]);
+    assert_eq!(issue.code(), 538);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn cleartext_password_refused_by_policy_is_never_sent() {
+    let issue = TlsIssue::EncryptionRequired("LOGIN");
+    let script = vec![
+        greeting(),
+        ehlo(&["AUTH LOGIN"]),
+        Scripted::Policy(issue.clone(), secure("no -tlspolicy allows it")),
+        bye(),
+    ];
+    let (sent, outcome) = run(auth_params(false), &script);
+    assert_eq!(sent, ["EHLO client.example", "<policy 538>", "QUIT"]);
+    let kind = FailureKind::TlsRefused { issue, answer: secure("no -tlspolicy allows it") };
+    assert_eq!(outcome, failed(Step::Auth, kind));
+}
+
+#[test]
+fn auth_comes_after_starttls_and_needs_no_policy_over_tls() {
+    let mut script = vec![
+        greeting(),
+        ehlo(&["STARTTLS"]),
+        r(220, "go"),
+        Scripted::Handshake(Shake::Verified),
+        ehlo(&["AUTH PLAIN"]),
+    ];
+    script.extend([r(334, ""), r(235, "ok")]);
+    script.extend(delivery_script());
+    let params = Params { starttls: true, ..auth_params(false) };
+    let (sent, _) = run(params, &script);
+    assert_eq!(
+        &sent[..6],
+        ["EHLO client.example", "STARTTLS", "<handshake>", "EHLO client.example", "AUTH PLAIN", "<credentials hidden>"]
+    );
+}
+
+#[test]
+fn a_challenge_that_is_not_base64_cancels_and_moves_on() {
+    let mut script = vec![
+        greeting(),
+        ehlo(&["AUTH LOGIN PLAIN"]),
+        r(334, "not base64 at all!"),
+        r(501, "5.7.0 cancelled"),
+        r(334, ""),
+        r(235, "ok"),
+    ];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(&sent[1..5], ["AUTH LOGIN".to_string(), "*".into(), "AUTH PLAIN".into(), hidden()]);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_temporary_auth_failure_ends_the_attempt() {
+    let script = vec![greeting(), ehlo(&["AUTH PLAIN"]), r(454, "4.7.0 try later"), bye()];
+    let (_, outcome) = run(auth_params(true), &script);
+    assert_eq!(outcome, failed(Step::Auth, FailureKind::Reply(reply(454, "4.7.0 try later"))));
+}
+
+#[test]
+fn auth_is_done_once_even_if_ehlo_is_repeated() {
+    let mut script = vec![greeting(), ehlo(&["AUTH PLAIN", "ONEX"]), r(250, "onex ok"), r(334, ""), r(235, "ok")];
+    script.extend(delivery_script());
+    let (sent, _) = run(auth_params(true), &script);
+    assert_eq!(sent.iter().filter(|c| c.starts_with("AUTH")).count(), 1);
+    assert_eq!(&sent[1..3], ["ONEX", "AUTH PLAIN"]);
+}
+
+#[test]
+fn digest_md5_success_without_the_servers_proof_is_refused() {
+    // The server skips rspauth and says 235 at once: it never proved it knows the password.
+    let challenge =
+        "bm9uY2U9ImFiYyIscmVhbG09ImxvY2FsaG9zdCIscW9wPSJhdXRoIixjaGFyc2V0PXV0Zi04LGFsZ29yaXRobT1tZDUtc2Vzcw==";
+    let script = vec![greeting(), ehlo(&["AUTH DIGEST-MD5"]), r(334, challenge), r(235, "ok"), bye()];
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(&sent[1..3], ["AUTH DIGEST-MD5".to_string(), hidden()]);
+    assert_eq!(outcome, failed(Step::Auth, FailureKind::AuthServerNotVerified));
+}

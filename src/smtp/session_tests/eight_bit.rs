@@ -1,0 +1,67 @@
+//! 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531): what MAIL declares, and the failure before
+//! MAIL when the server lacks what the message needs.
+
+use super::*;
+
+fn eight_bit() -> Params {
+    Params { eight_bit: true, ..to(&["c@d"]) }
+}
+
+#[test]
+fn an_8bit_message_declares_body_8bitmime_when_offered() {
+    let (sent, outcome) = run(eight_bit(), &[greeting(), ehlo(&["8BITMIME"]), ok(), ok(), go_ahead(), queued(), bye()]);
+    assert_eq!(sent[1], "MAIL FROM:<a@b> BODY=8BITMIME");
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn an_ascii_message_declares_no_body() {
+    let (sent, _) = run(to(&["c@d"]), &[greeting(), ehlo(&["8BITMIME"]), ok(), ok(), go_ahead(), queued(), bye()]);
+    assert_eq!(sent[1], "MAIL FROM:<a@b>");
+}
+
+#[test]
+fn an_8bit_message_to_a_server_without_8bitmime_fails_before_mail_and_tries_the_next() {
+    let (sent, outcome) = run(eight_bit(), &[greeting(), ehlo(&["PIPELINING", "SMTPUTF8"]), bye()]);
+    assert_eq!(sent, strings(&["EHLO client.example", "QUIT"]));
+    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(Extension::EightBitMime)));
+}
+
+#[test]
+fn an_8bit_message_after_helo_fails_before_mail() {
+    let (sent, outcome) = run(eight_bit(), &[greeting(), r(502, "no EHLO"), ok(), bye()]);
+    assert_eq!(sent, strings(&["EHLO client.example", "HELO client.example", "QUIT"]));
+    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(Extension::EightBitMime)));
+}
+
+#[test]
+fn a_utf8_recipient_declares_smtputf8_and_is_sent_as_utf8() {
+    let params = to(&["c@d", "jürgen@exämple.org"]);
+    let script = [greeting(), ehlo(&["8BITMIME", "SMTPUTF8"]), ok(), ok(), ok(), go_ahead(), queued(), bye()];
+    let (sent, outcome) = run(params, &script);
+    assert_eq!(sent[1..4], strings(&["MAIL FROM:<a@b> SMTPUTF8", "RCPT TO:<c@d>", "RCPT TO:<jürgen@exämple.org>"]));
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_utf8_sender_with_an_8bit_message_declares_both() {
+    let params = Params { sender: "andré@b".into(), ..eight_bit() };
+    let script = [greeting(), ehlo(&["8BITMIME", "SMTPUTF8"]), ok(), ok(), go_ahead(), queued(), bye()];
+    let (sent, _) = run(params, &script);
+    assert_eq!(sent[1], "MAIL FROM:<andré@b> BODY=8BITMIME SMTPUTF8");
+}
+
+#[test]
+fn a_utf8_address_to_a_server_without_smtputf8_fails_before_mail() {
+    let params = to(&["c@d", "jürgen@d"]);
+    let (sent, outcome) = run(params, &[greeting(), ehlo(&["8BITMIME", "PIPELINING"]), bye()]);
+    assert_eq!(sent, strings(&["EHLO client.example", "QUIT"]));
+    let missing = Extension::SmtpUtf8 { address: "jürgen@d".into() };
+    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(missing)));
+}
+
+#[test]
+fn ascii_addresses_declare_no_smtputf8_even_when_offered() {
+    let (sent, _) = run(to(&["c@d"]), &[greeting(), ehlo(&["SMTPUTF8"]), ok(), ok(), go_ahead(), queued(), bye()]);
+    assert_eq!(sent[1], "MAIL FROM:<a@b>");
+}
