@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# memcheck.sh -- the memory checks of the package (issue 6 item 4), all in one place.
+# memcheck.sh -- the memory checks of the package, all in one place.
 # Not run by CI: they take minutes. valgrind is installed when missing (apt).
 #
 #   scripts/memcheck.sh [workload|suite|rss|all] [rss.tcl options]   (default: workload)
