@@ -48,11 +48,9 @@ fn mail(body: &str) -> Mail {
 fn message(body: &str) -> Spool {
     let date = chrono::Local::now().to_rfc2822();
     let mut boundary = || Ok("=_boundary".to_string());
-    let segments = compose::build(
-        mail(body),
-        Stamp { date: &date, message_id: "<1.2.3.4@host>", boundary: &mut boundary },
-    )
-    .unwrap();
+    let segments =
+        compose::build(mail(body), Stamp { date: &date, message_id: "<1.2.3.4@host>", boundary: &mut boundary })
+            .unwrap();
     Spool::from_segments(segments).unwrap()
 }
 
@@ -70,13 +68,7 @@ fn request(port: u16, message: Spool, tls: Option<Arc<TlsConfig>>) -> Request {
         eight_bit: message.eight_bit(),
         timeouts: Timeouts::standard(Duration::from_secs(120)),
     };
-    Request {
-        servers: vec![Server { host: "127.0.0.1".into(), port }],
-        params,
-        tls,
-        implicit_tls: false,
-        message,
-    }
+    Request { servers: vec![Server { host: "127.0.0.1".into(), port }], params, tls, implicit_tls: false, message }
 }
 
 /// The dialogue smtp-source has, written by hand: greeting, EHLO, then MAIL, RCPT and DATA
@@ -153,28 +145,43 @@ fn main() {
     let _ = chrono::Local::now().to_rfc2822();
     once("first call of the process: chrono::Local::now (reads /etc/localtime)", start);
 
-    report("chrono::Local::now().to_rfc2822() (the Date)", timed(n, || {
-        std::hint::black_box(chrono::Local::now().to_rfc2822());
-    }));
-    report("client::random_hex(8) (Message-ID randomness, OpenSSL RAND)", timed(n, || {
-        std::hint::black_box(client::random_hex(8).unwrap());
-    }));
-    report("compose::build + Spool::from_segments (1 KiB text)", timed(n, || {
-        std::hint::black_box(message(&body));
-    }));
-    report("TlsConfig::shared, cached", timed(n, || {
-        std::hint::black_box(TlsConfig::shared(&TlsOptions::default()).unwrap());
-    }));
-    report("thread spawn + exit, result over a channel (empty send)", timed(n, || {
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("smtp-send".into())
-            .spawn(move || {
-                let _ = tx.send(1u8);
-            })
-            .unwrap();
-        rx.recv().unwrap();
-    }));
+    report(
+        "chrono::Local::now().to_rfc2822() (the Date)",
+        timed(n, || {
+            std::hint::black_box(chrono::Local::now().to_rfc2822());
+        }),
+    );
+    report(
+        "client::random_hex(8) (Message-ID randomness, OpenSSL RAND)",
+        timed(n, || {
+            std::hint::black_box(client::random_hex(8).unwrap());
+        }),
+    );
+    report(
+        "compose::build + Spool::from_segments (1 KiB text)",
+        timed(n, || {
+            std::hint::black_box(message(&body));
+        }),
+    );
+    report(
+        "TlsConfig::shared, cached",
+        timed(n, || {
+            std::hint::black_box(TlsConfig::shared(&TlsOptions::default()).unwrap());
+        }),
+    );
+    report(
+        "thread spawn + exit, result over a channel (empty send)",
+        timed(n, || {
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("smtp-send".into())
+                .spawn(move || {
+                    let _ = tx.send(1u8);
+                })
+                .unwrap();
+            rx.recv().unwrap();
+        }),
+    );
     {
         // The same hand-over to a thread that already runs: what a kept worker would cost.
         let (to_worker, jobs) = mpsc::channel::<mpsc::Sender<u8>>();
@@ -183,38 +190,52 @@ fn main() {
                 let _ = answer.send(1);
             }
         });
-        report("hand-over to a running thread and back (channel ping-pong)", timed(n, || {
-            let (tx, rx) = mpsc::channel();
-            to_worker.send(tx).unwrap();
-            rx.recv().unwrap();
-        }));
+        report(
+            "hand-over to a running thread and back (channel ping-pong)",
+            timed(n, || {
+                let (tx, rx) = mpsc::channel();
+                to_worker.send(tx).unwrap();
+                rx.recv().unwrap();
+            }),
+        );
         drop(to_worker);
         worker.join().unwrap();
     }
 
     let mut data = Vec::new();
-    message(&body).for_each_chunk(|c| {
-        data.extend_from_slice(c);
-        Ok::<(), ()>(())
-    }).unwrap();
-    report("raw dialogue by hand on this thread (connect, EHLO, MAIL+RCPT+DATA pipelined, message, QUIT)", timed(n, || {
-        raw_dialogue(port, &data);
-    }));
+    message(&body)
+        .for_each_chunk(|c| {
+            data.extend_from_slice(c);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    report(
+        "raw dialogue by hand on this thread (connect, EHLO, MAIL+RCPT+DATA pipelined, message, QUIT)",
+        timed(n, || {
+            raw_dialogue(port, &data);
+        }),
+    );
 
     let plain = Arc::new(request(port, message(&body), Some(tls.clone())));
     let cancel = Cancel::default();
-    report("client::send on this thread (the worker's whole job)", timed(n, || {
-        client::send(&plain, &mut NoHooks, &cancel).unwrap();
-    }));
-    report("client::send on a new thread per send, result over a channel", timed(n, || {
-        let (tx, rx) = mpsc::channel();
-        let request = Arc::clone(&plain);
-        std::thread::Builder::new()
-            .name("smtp-send".into())
-            .spawn(move || {
-                let _ = tx.send(client::send(&request, &mut NoHooks, &Cancel::default()));
-            })
-            .unwrap();
-        rx.recv().unwrap().unwrap();
-    }));
+    report(
+        "client::send on this thread (the worker's whole job)",
+        timed(n, || {
+            client::send(&plain, &mut NoHooks, &cancel).unwrap();
+        }),
+    );
+    report(
+        "client::send on a new thread per send, result over a channel",
+        timed(n, || {
+            let (tx, rx) = mpsc::channel();
+            let request = Arc::clone(&plain);
+            std::thread::Builder::new()
+                .name("smtp-send".into())
+                .spawn(move || {
+                    let _ = tx.send(client::send(&request, &mut NoHooks, &Cancel::default()));
+                })
+                .unwrap();
+            rx.recv().unwrap().unwrap();
+        }),
+    );
 }
