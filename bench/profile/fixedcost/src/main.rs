@@ -1,100 +1,68 @@
-//! fixedcost PORT [N]: times the pieces of one `smtp::mail` send that do not involve
-//! Tcl, each on its own, in 9 batches of N calls (default 300), against an SMTP server
+//! fixedcost PORT [N]: times the pieces of one `smtp::mail` send that do not involve Tcl,
+//! each on its own, in 9 batches of N calls (default 300), against an SMTP server
 //! (smtp-sink) on 127.0.0.1:PORT. Prints one line per piece: the fastest and the median
 //! batch, in microseconds per call; "once" lines are what only the first call of a
 //! process pays. bench/profile.sh runs it; see bench/PROFILE.md.
+//!
+//! It does what the package does with the same libraries (chrono for the Date, OpenSSL
+//! for randomness and the TLS context, std threads and sockets), without linking the
+//! package: its modules are private. The dialogue is the one the package's engine has
+//! with smtp-sink (4 round trips), written out by hand.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Instant;
 
-use tclsmtp::client::{self, Cancel, Hooks, Request, Server};
-use tclsmtp::compose::{self, Mail, Mailbox, Stamp};
-use tclsmtp::smtp::{Params, PolicyAnswer, Timeouts};
-use tclsmtp::spool::Spool;
-use tclsmtp::transport::{TlsConfig, TlsOptions};
-
-struct NoHooks;
-
-impl Hooks for NoHooks {
-    fn trace(&mut self, _line: &str) {}
-    fn tls_policy(&mut self, _code: u16, _diagnostic: &str) -> Option<PolicyAnswer> {
-        None
-    }
-}
-
-/// The 1 KiB body of bench/send.tcl.
-fn body() -> String {
-    let line = "abcdefghi".repeat(8) + "\n";
+/// The message of bench/send.tcl's 1 KiB rows as it goes on the wire: a header block
+/// like smtp::mail's, the 1 KiB body in CRLF lines, the end-of-data dot.
+fn message() -> Vec<u8> {
+    let date = chrono::Local::now().to_rfc2822();
+    let mut text = format!(
+        "Date: {date}\r\nFrom: sender@example.com\r\nSubject: benchmark message\r\n\
+         Message-ID: <1.2.3.0123456789abcdef@vm>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+    );
+    let line = "abcdefghi".repeat(8);
     let mut body = String::new();
     while body.len() < 1024 {
         body.push_str(&line);
+        body.push_str("\r\n");
     }
-    body.truncate(1023);
-    body.push('\n');
-    body
+    text.push_str(&body);
+    text.push_str(".\r\n");
+    text.into_bytes()
 }
 
-fn mail(body: &str) -> Mail {
-    Mail {
-        from: Some(Mailbox::parse("sender@example.com", "-from").unwrap()),
-        subject: Some("benchmark message".into()),
-        text: Some(body.to_string()),
-        ..Mail::default()
-    }
-}
-
-fn message(body: &str) -> Spool {
-    let date = chrono::Local::now().to_rfc2822();
-    let mut boundary = || Ok("=_boundary".to_string());
-    let segments =
-        compose::build(mail(body), Stamp { date: &date, message_id: "<1.2.3.4@host>", boundary: &mut boundary })
-            .unwrap();
-    Spool::from_segments(segments).unwrap()
-}
-
-fn request(port: u16, message: Spool, tls: Option<Arc<TlsConfig>>) -> Request {
-    let params = Params {
-        client: "vm".into(),
-        queue: false,
-        starttls: tls.is_some(),
-        auth: None,
-        loopback: false,
-        sender: "sender@example.com".into(),
-        recipients: vec!["rcpt1@example.com".into()],
-        at_least_one: false,
-        message_size: message.size(),
-        eight_bit: message.eight_bit(),
-        timeouts: Timeouts::standard(Duration::from_secs(120)),
-    };
-    Request { servers: vec![Server { host: "127.0.0.1".into(), port }], params, tls, implicit_tls: false, message }
-}
-
-/// The dialogue smtp-source has, written by hand: greeting, EHLO, then MAIL, RCPT and DATA
-/// pipelined, the message, QUIT (what `client::send` does, minus its engine).
-fn raw_dialogue(port: u16, data: &[u8]) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_nodelay(true).unwrap();
+/// Reads until `lines` complete replies have arrived (a reply's last line is "ddd ...").
+fn expect(stream: &mut TcpStream, lines: usize) {
+    let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    let mut expect = |s: &mut TcpStream, lines: usize| {
-        let mut got = 0;
-        let mut seen = Vec::new();
-        while got < lines {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "connection closed");
-            seen.extend_from_slice(&buf[..n]);
-            got = seen.windows(2).filter(|w| w == b"\r\n").count()
-                - seen.split(|&b| b == b'\n').filter(|l| l.len() > 3 && l[3] == b'-').count();
+    loop {
+        let replies =
+            seen.split(|&b| b == b'\n').filter(|l: &&[u8]| l.len() >= 4 && l.ends_with(b"\r") && l[3] == b' ').count();
+        if replies >= lines {
+            return;
         }
-    };
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "the server closed the connection");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// One send as the package's engine has it with smtp-sink: connect, greeting, EHLO, then
+/// MAIL, RCPT and DATA pipelined, the message, its dot and QUIT in one write, close.
+fn dialogue(port: u16, message: &[u8]) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
     expect(&mut s, 1);
-    s.write_all(b"EHLO vm\r\n").unwrap();
+    s.write_all(b"EHLO vm\r\n").expect("write");
     expect(&mut s, 1);
-    s.write_all(b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<rcpt1@example.com>\r\nDATA\r\n").unwrap();
+    s.write_all(b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<rcpt1@example.com>\r\nDATA\r\n").expect("write");
     expect(&mut s, 3);
-    s.write_all(data).unwrap();
-    s.write_all(b".\r\nQUIT\r\n").unwrap();
+    let mut rest = message.to_vec();
+    rest.extend_from_slice(b"QUIT\r\n");
+    s.write_all(&rest).expect("write");
     expect(&mut s, 2);
 }
 
@@ -124,23 +92,24 @@ fn once(label: &str, start: Instant) {
     println!("{us:9.0} {:>9}  {label}", "once");
 }
 
+fn tls_context() -> openssl::ssl::SslConnector {
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).expect("TLS");
+    builder.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).expect("TLS 1.2");
+    builder.build()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let port: u16 = args.get(1).and_then(|p| p.parse().ok()).expect("usage: fixedcost PORT [N]");
     let n: usize = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(300);
-    let body = body();
 
-    // Once per process.
     println!("{:>9} {:>9}  microseconds per call (9 batches of {n})", "fastest", "median");
     let start = Instant::now();
-    let _ = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    once("first call of the process: SslConnector::builder alone (OpenSSL init, system CAs)", start);
+    let _ = tls_context();
+    once("first call of the process: the TLS context (SslConnector::builder: OpenSSL init, system CAs)", start);
     let start = Instant::now();
-    let tls = TlsConfig::shared(&TlsOptions::default()).unwrap();
-    once("first call of the process: TlsConfig::shared (after the line above)", start);
-    let start = Instant::now();
-    let _ = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    once("SslConnector::builder again (what TlsConfig::shared caches)", start);
+    let _ = tls_context();
+    once("the TLS context again (what the package builds once a process, TlsConfig::shared)", start);
     let start = Instant::now();
     let _ = chrono::Local::now().to_rfc2822();
     once("first call of the process: chrono::Local::now (reads /etc/localtime)", start);
@@ -152,21 +121,11 @@ fn main() {
         }),
     );
     report(
-        "client::random_hex(8) (Message-ID randomness, OpenSSL RAND)",
+        "8 random bytes from OpenSSL, in hex (the Message-ID's randomness)",
         timed(n, || {
-            std::hint::black_box(client::random_hex(8).unwrap());
-        }),
-    );
-    report(
-        "compose::build + Spool::from_segments (1 KiB text)",
-        timed(n, || {
-            std::hint::black_box(message(&body));
-        }),
-    );
-    report(
-        "TlsConfig::shared, cached",
-        timed(n, || {
-            std::hint::black_box(TlsConfig::shared(&TlsOptions::default()).unwrap());
+            let mut bytes = [0u8; 8];
+            openssl::rand::rand_bytes(&mut bytes).expect("random");
+            std::hint::black_box(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
         }),
     );
     report(
@@ -178,8 +137,8 @@ fn main() {
                 .spawn(move || {
                     let _ = tx.send(1u8);
                 })
-                .unwrap();
-            rx.recv().unwrap();
+                .expect("spawn");
+            rx.recv().expect("recv");
         }),
     );
     {
@@ -194,48 +153,33 @@ fn main() {
             "hand-over to a running thread and back (channel ping-pong)",
             timed(n, || {
                 let (tx, rx) = mpsc::channel();
-                to_worker.send(tx).unwrap();
-                rx.recv().unwrap();
+                to_worker.send(tx).expect("send");
+                rx.recv().expect("recv");
             }),
         );
         drop(to_worker);
-        worker.join().unwrap();
+        worker.join().expect("join");
     }
 
-    let mut data = Vec::new();
-    message(&body)
-        .for_each_chunk(|c| {
-            data.extend_from_slice(c);
-            Ok::<(), ()>(())
-        })
-        .unwrap();
+    let message = message();
     report(
-        "raw dialogue by hand on this thread (connect, EHLO, MAIL+RCPT+DATA pipelined, message, QUIT)",
-        timed(n, || {
-            raw_dialogue(port, &data);
-        }),
+        "the dialogue on this thread (connect, greeting, EHLO, MAIL+RCPT+DATA, message+QUIT, close)",
+        timed(n, || dialogue(port, &message)),
     );
-
-    let plain = Arc::new(request(port, message(&body), Some(tls.clone())));
-    let cancel = Cancel::default();
+    let shared = std::sync::Arc::new(message);
     report(
-        "client::send on this thread (the worker's whole job)",
-        timed(n, || {
-            client::send(&plain, &mut NoHooks, &cancel).unwrap();
-        }),
-    );
-    report(
-        "client::send on a new thread per send, result over a channel",
+        "the same dialogue on a new thread per send, as smtp::mail has it (result over a channel)",
         timed(n, || {
             let (tx, rx) = mpsc::channel();
-            let request = Arc::clone(&plain);
+            let message = std::sync::Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("smtp-send".into())
                 .spawn(move || {
-                    let _ = tx.send(client::send(&request, &mut NoHooks, &Cancel::default()));
+                    dialogue(port, &message);
+                    let _ = tx.send(());
                 })
-                .unwrap();
-            rx.recv().unwrap().unwrap();
+                .expect("spawn");
+            rx.recv().expect("recv");
         }),
     );
 }
