@@ -1,12 +1,16 @@
 """Turns the raw measurements of bench/run.sh into the markdown of bench/RESULTS.md.
 
-    python3 bench/report.py RAW MACHINE BIG_MIB
+    python3 bench/report.py RAW MACHINE BIG_MIB ATTACH_KIB ATTACH_SENDS TEXT_MIB QP_KIB
 
 RAW has one measurement a line (run.sh writes it):
     direct CLIENT MESSAGES SECONDS        1 KiB, one recipient, on loopback
     proxy CLIENT MESSAGES SECONDS         1 KiB, ten recipients, 20 ms round trip
     big CLIENT-ACTION SECONDS WALL KIB    the attachment: the timed step, the whole
                                           process (time -v) and its peak RSS
+    attach CLIENT-ACTION SECONDS WALL KIB the smtp::mail attachment: seconds per send
+    text CLIENT-ACTION-SIZE SECONDS WALL KIB
+                                          the non-ASCII text (SIZE big, small, double)
+    textlimit CLIENT-ACTION-SIZE LIMIT    that send did not finish in LIMIT seconds
     encoder SHAPE GBPS                    bench/encoder.rs
 MACHINE has "key value" lines (date, cpu, cores, kernel, load, versions).
 """
@@ -58,6 +62,7 @@ def verdict(ok):
 
 def main():
     raw, machine, big_mib = read_raw(sys.argv[1]), read_machine(sys.argv[2]), sys.argv[3]
+    attach_kib, attach_sends, text_mib, qp_kib = (int(x) for x in sys.argv[4:8])
 
     def rate(row, client):  # messages per second
         return Stat([m / s for m, s in raw[(row, client)]])
@@ -65,8 +70,8 @@ def main():
     def latency(row, client):  # milliseconds per message
         return Stat([1000 * s / m for m, s in raw[(row, client)]])
 
-    def big(name, index):  # 0: timed step (s), 1: process wall (s), 2: peak RSS (MiB)
-        return Stat([m[index] / (1024 if index == 2 else 1) for m in raw[("big", name)]])
+    def big(name, index, row="big"):  # 0: timed step (s), 1: process wall (s), 2: peak RSS (MiB)
+        return Stat([m[index] / (1024 if index == 2 else 1) for m in raw[(row, name)]])
 
     out = []
     out.append("# Benchmark results\n")
@@ -82,7 +87,8 @@ def main():
     )
     out.append(
         "Every client sends to Postfix's `smtp-sink` on 127.0.0.1. Each value is the median of the "
-        "rounds, with the range in brackets. \"Ours compared\" divides ours by the other value.\n"
+        f"{len(raw[('direct', 'ours')])} rounds, with the range in brackets (the 10 MiB text through mime: "
+        "one try). \"Ours compared\" divides ours by the other value.\n"
     )
     out.append("| Measurement | ours | tcllib smtp 1.5.1 | Python smtplib | reference | ours compared | target (issue 7) |")
     out.append("|---|--:|--:|--:|--:|---|---|")
@@ -102,6 +108,17 @@ def main():
         "for an encoding, 2.5 ms per message): **messages/s** "
         f"| {ours7.show('{:.0f}')} | {tcl7.show('{:.0f}')} | | `smtp-source -s 1`: {src.show('{:.0f}')} "
         f"| {ratio(ours7, tcl7):.2f}× tcllib, {ratio(ours7, src):.2f}× smtp-source | |"
+    )
+
+    mail, sm = rate("direct", "ours-mail"), rate("direct", "ours")
+    tcl, py = rate("direct", "tcllib"), rate("direct", "python")
+    out.append(
+        "| the same with `smtp::mail` (no mime token: `-server -port -from -rcpt -subject -body`): "
+        f"**messages/s** | {mail.show('{:.0f}')} | | | `smtp-source -s 1`: {src.show('{:.0f}')} "
+        f"| {ratio(mail, src):.2f}× smtp-source, {ratio(mail, sm):.2f}× ours `sendmessage`, "
+        f"{ratio(mail, ours7):.2f}× ours `sendmessage` 7bit, {ratio(mail, tcl):.0f}× tcllib, "
+        f"{ratio(mail, py):.2f}× Python "
+        f"| ≥ 1.0× smtp-source {verdict(ratio(mail, src) >= 1.0)} |"
     )
 
     ours, tcl, py = (latency("proxy", c) for c in ("ours", "tcllib", "python"))
@@ -155,6 +172,60 @@ def main():
         f"| ≤ +32 MiB {verdict(extra <= 32)} |"
     )
 
+    attach_label = f"{attach_kib // 1024} MiB" if attach_kib % 1024 == 0 else f"{attach_kib} KiB"
+    a_step = {name: big(name, 0, "attach") for name in ("ours-mail", "python-send")}
+    out.append(
+        f"| {attach_label} attachment from a file, `smtp::mail -attachments [list $path]` (Python: "
+        "`add_attachment` of the file's bytes): **seconds per send** "
+        f"| {a_step['ours-mail'].show('{:.4f}')} | | {a_step['python-send'].show('{:.4f}')} | "
+        f"| {ratio(a_step['ours-mail'], a_step['python-send']):.2f}× Python's time | |"
+    )
+    a_rss = {name: big(name, 2, "attach") for name in ("ours-mail", "ours-none", "python-send", "python-none")}
+    out.append(
+        f"| {attach_label} attachment, {attach_sends + 1} sends in one process: **peak RSS, MiB** (`time -v`; in "
+        "brackets, extra over the same process that only loads the package or modules) "
+        f"| {a_rss['ours-mail'].median:.1f} (+{a_rss['ours-mail'].median - a_rss['ours-none'].median:.1f}) | "
+        f"| {a_rss['python-send'].median:.1f} (+{a_rss['python-send'].median - a_rss['python-none'].median:.1f}) "
+        f"| loaded only: {a_rss['ours-none'].median:.1f} (ours), {a_rss['python-none'].median:.1f} (Python) "
+        f"| {ratio(a_rss['ours-mail'], a_rss['python-send']):.2f}× Python | |"
+    )
+
+    t_mail = big("ours-mail-big", 0, "text")
+    limit = raw.get(("textlimit", "ours-qp-big"))
+    if limit:
+        qp_big = f"did not finish in {limit[0][0]:.0f} s (stopped)"
+        qp_cmp = f"< {t_mail.median / limit[0][0]:.3f}× the mime path's time"
+    else:
+        qp_stat = big("ours-qp-big", 0, "text")
+        qp_big = qp_stat.show("{:.1f}")
+        qp_cmp = f"{ratio(t_mail, qp_stat):.3f}× the mime path's time"
+    out.append(
+        f"| {text_mib} MiB non-ASCII UTF-8 text (lines of ~70 characters): **seconds per send** "
+        f"(ours: `smtp::mail -body`, quoted-printable) | {t_mail.show('{:.2f}')} | | "
+        f"| mime quoted-printable token + ours `sendmessage`: {qp_big} | {qp_cmp} | |"
+    )
+    for size, kib in (("small", qp_kib), ("double", 2 * qp_kib)):
+        m, o, t = (big(f"{c}-{size}", 0, "text") for c in ("ours-mail", "ours-qp", "tcllib-qp"))
+        growth = ""
+        if size == "double":
+            grow = lambda c: ratio(big(f"{c}-double", 0, "text"), big(f"{c}-small", 0, "text"))
+            growth = (
+                f"; twice the text: ×{grow('ours-qp'):.1f} the time for the mime path, "
+                f"×{grow('ours-mail'):.1f} for `smtp::mail`"
+            )
+        out.append(
+            f"| {kib} KiB of the same text: **seconds per send** (ours: `smtp::mail -body`; tcllib: mime "
+            f"quoted-printable token + tcllib `sendmessage`) | {m.show('{:.3f}')} | {t.show('{:.2f}')} | "
+            f"| mime token + ours `sendmessage`: {o.show('{:.2f}')} "
+            f"| {ratio(m, o):.3f}× the mime path's time{growth} | |"
+        )
+    r_mail, r_none = big("ours-mail-big", 2, "text"), big("ours-none-big", 2, "text")
+    out.append(
+        f"| {text_mib} MiB text with `smtp::mail -body`: **peak RSS, MiB** (`time -v`; in brackets, extra over "
+        f"a tclsh that holds the text and loads the package) | {r_mail.median:.0f} "
+        f"(+{r_mail.median - r_none.median:.0f}) | | | tclsh holding the text: {r_none.median:.0f} | | |"
+    )
+
     shapes = {
         "base64-76-lf": "76-byte lines ending LF (a base64 part as mime renders it)",
         "text-72-crlf": "72-byte lines already ending CRLF",
@@ -194,6 +265,30 @@ def main():
         "and peak RSS are `/usr/bin/time -v` of the whole process. The `smtp-source` reference sends "
         "one message of the rendered size (base64 plus line ends) into the same smtp-sink: the time "
         "the receiving side needs for the transfer alone."
+    )
+    out.append(
+        "- `smtp::mail` messages/s: the same loop and body, one `smtp::mail -server 127.0.0.1 -port P "
+        "-from ... -rcpt ... -subject ... -body` call per message (the message is built in Rust); measured "
+        "in the same rounds as the rows above."
+    )
+    out.append(
+        f"- `smtp::mail` attachment: a {attach_label} file of random bytes, `-body` a line of text and "
+        "`-attachments [list $path]` (base64, read and encoded while it is sent); each process sends it "
+        "once to warm up, then times the sends that follow (the mean is shown). Python does the same with "
+        "`EmailMessage()`, `set_content`, `add_attachment(data, maintype, subtype, filename=...)` of the "
+        "file's bytes read for each send, and `smtplib.SMTP(...).send_message`. Peak RSS is that of the "
+        "whole process."
+    )
+    out.append(
+        f"- Non-ASCII text: UTF-8 lines of up to 70 characters mixing ASCII, accented Latin, Cyrillic, "
+        "Hangul and CJK words, read by tclsh with `-encoding utf-8`, one send per process (its seconds). "
+        "Ours: `smtp::mail -body $text` (quoted-printable). The mime path: `mime::initialize -canonical "
+        "\"text/plain; charset=utf-8\" -encoding quoted-printable -string [encoding convertto utf-8 $text]` "
+        "(the UTF-8 bytes, so that mime encodes every byte of a multi-byte character) and "
+        "`smtp::sendmessage`, timed together. tcllib's `mime::qp_encode` substitutes a "
+        "`[format ...]` command for each byte to encode and runs `subst` over the whole text, which "
+        "takes time in the square of the text's size: the big text gets one try with a time limit, and "
+        f"the {qp_kib} and {2 * qp_kib} KiB rows show the growth."
     )
     out.append(
         "- DATA encoder: `cargo bench --bench encoder`, 16 MiB messages fed in 64 KiB chunks, best of 5 "

@@ -3,13 +3,17 @@
 # all sending to Postfix's smtp-sink on 127.0.0.1, which this script starts and stops.
 # Prints a markdown table (and writes it, with the machine it ran on, to bench/RESULTS.md).
 #
-#   bench/run.sh          about 2 minutes; needs root or sudo the first time (packages)
+#   bench/run.sh          about 4 minutes; needs root or sudo the first time (packages)
 #
 # Every row is measured in this run; rates are the median of BENCH_ROUNDS rounds, with the
 # clients interleaved round by round so a busy neighbour slows all of them alike.
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2: per client and round, 1 KiB
 # rows), BENCH_PROXY_SECONDS (3: the same through the 20 ms proxy), BENCH_SOURCE_MESSAGES
-# (4000: smtp-source's -m), BENCH_BIG_MIB (100: the attachment).
+# (4000: smtp-source's -m), BENCH_BIG_MIB (100: the attachment), BENCH_ATTACH_KIB (1024:
+# the smtp::mail attachment) and BENCH_ATTACH_SENDS (20: sends timed per process),
+# BENCH_TEXT_MIB (10: the non-ASCII text), BENCH_QP_KIB (64: the smaller texts, this and
+# twice this, that tcllib's quoted-printable encoder can do in seconds) and
+# BENCH_QP_LIMIT (60: seconds the mime quoted-printable path gets for the big text).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -20,6 +24,11 @@ seconds=${BENCH_SECONDS:-2}
 proxy_seconds=${BENCH_PROXY_SECONDS:-3}
 source_messages=${BENCH_SOURCE_MESSAGES:-4000}
 big_mib=${BENCH_BIG_MIB:-100}
+attach_kib=${BENCH_ATTACH_KIB:-1024}
+attach_sends=${BENCH_ATTACH_SENDS:-20}
+text_mib=${BENCH_TEXT_MIB:-10}
+qp_kib=${BENCH_QP_KIB:-64}
+qp_limit=${BENCH_QP_LIMIT:-60}
 python=/usr/bin/python3   # Debian's interpreter, as the tests use (not a pyenv shim)
 
 # --- What the benchmark needs: the build dependencies, Postfix (smtp-sink, smtp-source),
@@ -61,6 +70,7 @@ rate() {
         ours | tcllib) result=$(tclsh8.6 bench/send.tcl "$client" rate "$port" "$secs" "$rcpts") ;;
         ours-7bit | tcllib-7bit)
             result=$(tclsh8.6 bench/send.tcl "${client%-7bit}" rate "$port" "$secs" "$rcpts" 7bit) ;;
+        ours-mail) result=$(tclsh8.6 bench/send.tcl ours mailrate "$port" "$secs" "$rcpts") ;;
         python) result=$("$python" bench/send.py rate "$port" "$secs" "$rcpts") ;;
         smtp-source)
             local start end
@@ -76,7 +86,7 @@ rate() {
 
 echo "bench: 1 KiB messages, one connection each ($rounds rounds of ${seconds} s per client)" >&2
 for round in $(seq "$rounds"); do
-    for client in ours tcllib python smtp-source ours-7bit tcllib-7bit; do
+    for client in ours tcllib python smtp-source ours-7bit tcllib-7bit ours-mail; do
         rate "$client" "$port" "$seconds" 1 direct
     done
     echo "bench:   round $round done" >&2
@@ -90,20 +100,27 @@ for round in $(seq "$rounds"); do
     echo "bench:   round $round done" >&2
 done
 
-# big CLIENT ACTION: appends "big CLIENT-ACTION SECONDS WALL_SECONDS MAX_RSS_KIB".
-big() {
-    local client=$1 action=$2 inner
-    local timing="$work/time.$client.$action"
-    case $client in
-        python) inner=$(/usr/bin/time -v -o "$timing" "$python" bench/send.py big "$port" "$work/big.bin") ;;
-        *) inner=$(/usr/bin/time -v -o "$timing" tclsh8.6 bench/send.tcl "$client" big "$port" "$work/big.bin" "$action") ;;
-    esac
-    local wall rss
+# timed ROW NAME COMMAND...: runs COMMAND (which prints the seconds of its timed step)
+# under GNU time; appends "ROW NAME SECONDS WALL_SECONDS MAX_RSS_KIB" to $raw.
+timed() {
+    local row=$1 name=$2 inner wall rss
+    local timing="$work/time.$row.$name"
+    shift 2
+    inner=$(/usr/bin/time -v -o "$timing" "$@") || return
     # "Elapsed (wall clock) time (h:mm:ss or m:ss): 0:01.75"
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
         n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$timing")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$timing")
-    echo "big $client-$action $inner $wall $rss" >>"$raw"
+    echo "$row $name $inner $wall $rss" >>"$raw"
+}
+
+# big CLIENT ACTION: appends "big CLIENT-ACTION SECONDS WALL_SECONDS MAX_RSS_KIB".
+big() {
+    local client=$1 action=$2
+    case $client in
+        python) timed big "$client-$action" "$python" bench/send.py big "$port" "$work/big.bin" ;;
+        *) timed big "$client-$action" tclsh8.6 bench/send.tcl "$client" big "$port" "$work/big.bin" "$action" ;;
+    esac
 }
 
 echo "bench: ${big_mib} MiB attachment ($rounds rounds)" >&2
@@ -125,6 +142,67 @@ for round in $(seq "$rounds"); do
     echo "bench:   round $round done" >&2
 done
 
+echo "bench: ${attach_kib} KiB attachment with smtp::mail ($rounds rounds of $attach_sends sends)" >&2
+head -c "$((attach_kib << 10))" /dev/urandom >"$work/attach.bin"
+for round in $(seq "$rounds"); do
+    timed attach ours-none tclsh8.6 bench/send.tcl ours attach "$port" "$work/attach.bin" none 0
+    timed attach ours-mail tclsh8.6 bench/send.tcl ours attach "$port" "$work/attach.bin" mail "$attach_sends"
+    timed attach python-none "$python" bench/send.py attach "$port" "$work/attach.bin" none 0
+    timed attach python-send "$python" bench/send.py attach "$port" "$work/attach.bin" send "$attach_sends"
+    echo "bench:   round $round done" >&2
+done
+
+# The text: UTF-8 lines of about 70 characters mixing ASCII, accented Latin, Cyrillic,
+# Hangul and CJK words, cut at a line end; the smaller texts are its first lines.
+# maketext BYTES FILE
+maketext() {
+    "$python" - "$1" "$2" <<'PY'
+import random, sys
+words = ("Grüße aus Köln café crème brûlée naïve façade Ærøskøbing señor mañana Straße Zürich déjà vu "
+         "東京 の 天気 は 晴れ です 日本語 テキスト 中文 文本 한국어 Привет мир plain ascii words the and of").split()
+size, path = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(7)
+out, total = [], 0
+while total < size:
+    line = rng.choice(words)
+    while True:
+        word = rng.choice(words)
+        if len(line) + 1 + len(word) > 70:
+            break
+        line += " " + word
+    line = (line + "\n").encode()
+    if total + len(line) > size:
+        break
+    out.append(line)
+    total += len(line)
+with open(path, "wb") as f:
+    f.write(b"".join(out))
+PY
+}
+maketext "$((text_mib << 20))" "$work/text-big.txt"
+maketext "$((qp_kib << 10))" "$work/text-small.txt"
+maketext "$((qp_kib << 11))" "$work/text-double.txt"
+
+echo "bench: ${text_mib} MiB non-ASCII text, smtp::mail against mime's quoted-printable ($rounds rounds)" >&2
+for round in $(seq "$rounds"); do
+    timed text ours-none-big tclsh8.6 bench/send.tcl ours text "$port" "$work/text-big.txt" none
+    timed text ours-mail-big tclsh8.6 bench/send.tcl ours text "$port" "$work/text-big.txt" mail
+    for size in small double; do
+        for client in ours-mail ours-qp tcllib-qp; do
+            timed text "$client-$size" tclsh8.6 bench/send.tcl "${client%-*}" text "$port" \
+                "$work/text-$size.txt" "${client##*-}"
+        done
+    done
+    echo "bench:   round $round done" >&2
+done
+# mime's encoder takes time in the square of the size (see RESULTS.md): the big text gets
+# one try of BENCH_QP_LIMIT seconds, and a "textlimit" line when it does not finish.
+echo "bench: ${text_mib} MiB text through mime's quoted-printable encoder (at most ${qp_limit} s)" >&2
+if ! timed text ours-qp-big timeout "$qp_limit" tclsh8.6 bench/send.tcl ours text "$port" \
+    "$work/text-big.txt" qp; then
+    echo "textlimit ours-qp-big $qp_limit" >>"$raw"
+fi
+
 echo "bench: DATA encoder micro-benchmark" >&2
 cargo bench --quiet --bench encoder >>"$raw"
 
@@ -144,4 +222,4 @@ machine="$work/machine"
     echo "postfix $(postconf -d -h mail_version 2>/dev/null || echo unknown)"
 } >"$machine"
 
-"$python" bench/report.py "$raw" "$machine" "$big_mib" | tee bench/RESULTS.md
+"$python" bench/report.py "$raw" "$machine" "$big_mib" "$attach_kib" "$attach_sends" "$text_mib" "$qp_kib" | tee bench/RESULTS.md

@@ -2,11 +2,16 @@
 
     python3 bench/send.py rate PORT SECONDS RECIPIENTS   -> prints "MESSAGES ELAPSED_SECONDS"
     python3 bench/send.py big PORT FILE                  -> prints the seconds the send took
+    python3 bench/send.py attach PORT FILE ACTION SENDS  -> ACTION "send": one warm-up send,
+        then SENDS sends of a text and FILE as an attachment (read, add_attachment,
+        send_message, each time); prints the mean seconds per send. ACTION "none" only
+        imports the modules (the memory baseline).
 
 Each message is built (email.message.EmailMessage) and sent over a new connection
 (smtplib.SMTP, send_message, quit), as a script would do it.
 """
 
+import os
 import smtplib
 import sys
 import time
@@ -62,14 +67,41 @@ def big(port, path):
     print(time.monotonic() - start)
 
 
+def attach_one(port, path):
+    message = EmailMessage()
+    message["Subject"] = "benchmark attachment"
+    message["From"] = "sender@example.com"
+    message["To"] = "rcpt@example.com"
+    message.set_content("The file is attached.\n")
+    with open(path, "rb") as f:
+        data = f.read()
+    message.add_attachment(data, maintype="application", subtype="octet-stream", filename=os.path.basename(path))
+    send(port, message)
+
+
+def attach(port, path, action, sends):
+    if action == "none":
+        print(0)
+        return
+    if action != "send":
+        sys.exit(f"unknown action {action!r}: must be send or none")
+    attach_one(port, path)
+    start = time.monotonic()
+    for _ in range(sends):
+        attach_one(port, path)
+    print((time.monotonic() - start) / sends)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "rate":
         rate(port, float(sys.argv[3]), int(sys.argv[4]))
     elif mode == "big":
         big(port, sys.argv[3])
+    elif mode == "attach":
+        attach(port, sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
-        sys.exit(f"unknown mode {mode!r}: must be rate or big")
+        sys.exit(f"unknown mode {mode!r}: must be rate, big or attach")
 
 
 if __name__ == "__main__":
