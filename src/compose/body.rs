@@ -66,7 +66,8 @@ fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
         if literal {
             out.push(b);
         } else {
-            out.extend_from_slice(format!("={b:02X}").as_bytes());
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
         width += len;
     }
