@@ -12,7 +12,7 @@ use crate::smtp::{
     ReplyError, Session, Status, Step, TlsIssue,
 };
 use crate::spool::{self, ChunkError, Spool};
-use crate::transport::{self, Connection, TlsConfig, Verification};
+use crate::transport::{self, Connection, TlsSetup, Verification};
 
 /// One entry of `-servers`/`-ports`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct Request {
     pub servers: Vec<Server>,
     pub params: Params,
     /// How to do TLS; `None` when neither STARTTLS nor implicit TLS is wanted.
-    pub tls: Option<Arc<TlsConfig>>,
+    pub tls: Option<TlsSetup>,
     /// TLS from the first byte (`-tlsimport`), instead of STARTTLS.
     pub implicit_tls: bool,
     /// The message as it should be stored (any line endings); encoded for DATA on the way out.
@@ -221,7 +221,7 @@ fn attempt(
         return Err(Error::Cancelled);
     }
     hooks.trace(&format!("Trying {}...", server.host));
-    let tls = request.tls.as_deref().filter(|_| use_tls);
+    let tls = request.tls.as_ref().filter(|_| use_tls);
     let mut params = request.params.clone();
     params.starttls &= tls.is_some() && !request.implicit_tls;
     if let Some(auth) = params.auth.as_mut() {
@@ -257,7 +257,7 @@ struct Driver<'a> {
     /// Bytes received but not yet parsed.
     buf: Vec<u8>,
     hooks: &'a mut dyn Hooks,
-    tls: Option<&'a TlsConfig>,
+    tls: Option<&'a TlsSetup>,
     /// The server's name as given, for TLS verification.
     host: &'a str,
     cancel: &'a Cancel,
@@ -349,8 +349,15 @@ impl Driver<'_> {
         let (Some(tls), Some(conn)) = (self.tls, self.conn.take()) else {
             return session.handle_failure(FailureKind::Closed);
         };
+        let config = match tls.config() {
+            Ok(config) => config,
+            Err(e) => {
+                self.hooks.trace(&format!("    ... no TLS configuration: {e} ..."));
+                return session.tls_failed(TlsIssue::Handshake(e.to_string()));
+            }
+        };
         let deadline = transport::deadline_after(session.timeout());
-        match conn.start_tls(tls, self.host, deadline) {
+        match conn.start_tls(&config, self.host, deadline) {
             Ok((conn, verification)) => {
                 self.conn = Some(conn);
                 match verification {

@@ -19,7 +19,7 @@ use crate::message::{self, HeaderPlan, Input};
 use crate::smtp::{AuthParams, Params, Timeouts};
 use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
-use crate::transport::{TlsConfig, TlsOptions};
+use crate::transport::{TlsOptions, TlsSetup};
 use error::Error;
 use options::Connection;
 use sends::Sends;
@@ -179,7 +179,7 @@ fn send(
     // Unreadable certificate files fail here, before any connection (also when TLS ends
     // up unused: a wrong path is a mistake worth reporting).
     let tls = if connection.usetls || connection.tlsimport || connection.tlsoptions != TlsOptions::default() {
-        Some(TlsConfig::shared(&connection.tlsoptions).map_err(|e| connection.tls_error(e))?)
+        Some(TlsSetup::new(&connection.tlsoptions).map_err(|e| connection.tls_error(e))?)
     } else {
         None
     };

@@ -5,4 +5,4 @@ mod tcp;
 mod tls;
 
 pub use tcp::{connect, deadline_after, Connection, Error};
-pub use tls::{ConfigError, TlsConfig, TlsOptions, Verification};
+pub use tls::{ConfigError, TlsOptions, TlsSetup, Verification};
