@@ -55,15 +55,7 @@ switch -- $impl {
 }
 package require mime
 
-# A 1 KiB body of 72-character lines, the same for every message.
-proc body {} {
-    set line [string repeat abcdefghi 8]
-    set body ""
-    while {[string length $body] < 1024} {
-        append body $line \n
-    }
-    return "[string range $body 0 1022]\n"
-}
+source [file join [file dirname [info script]] message.tcl]
 
 proc recipients {n} {
     set list {}
@@ -71,14 +63,6 @@ proc recipients {n} {
         lappend list rcpt$i@example.com
     }
     join $list ", "
-}
-
-proc send_one {port body recipients encoding} {
-    set tok [mime::initialize -canonical text/plain {*}$encoding -string $body]
-    mime::setheader $tok Subject "benchmark message"
-    smtp::sendmessage $tok -servers 127.0.0.1 -ports $port \
-        -originator sender@example.com -recipients $recipients
-    mime::finalize $tok
 }
 
 proc rate {port seconds nrecipients {encoding {}}} {

@@ -14,12 +14,8 @@ set auto_path [linsert $auto_path 0 $env(TCLSMTP_LIBDIR)]
 package require smtp 1.6
 package require mime
 
-set line [string repeat abcdefghi 8]
-set body ""
-while {[string length $body] < 1024} {
-    append body $line \n
-}
-set body "[string range $body 0 1022]\n"
+source [file join [file dirname [info script]] .. message.tcl]
+set body [body]
 
 proc one {kind port body} {
     switch -- $kind {
@@ -28,11 +24,7 @@ proc one {kind port body} {
                 -rcpt rcpt1@example.com -subject "benchmark message" -body $body
         }
         sendmessage {
-            set tok [mime::initialize -canonical text/plain -encoding 7bit -string $body]
-            mime::setheader $tok Subject "benchmark message"
-            smtp::sendmessage $tok -servers 127.0.0.1 -ports $port \
-                -originator sender@example.com -recipients rcpt1@example.com
-            mime::finalize $tok
+            send_one $port $body rcpt1@example.com {-encoding 7bit}
         }
         none {}
         default {

@@ -15,12 +15,8 @@ set auto_path [linsert $auto_path 0 $env(TCLSMTP_LIBDIR)]
 package require smtp 1.6
 package require mime
 
-set line [string repeat abcdefghi 8]
-set body ""
-while {[string length $body] < 1024} {
-    append body $line \n
-}
-set body "[string range $body 0 1022]\n"
+source [file join [file dirname [info script]] .. message.tcl]
+set body [body]
 
 proc measure {label script} {
     set batches {}

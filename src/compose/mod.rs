@@ -85,7 +85,9 @@ enum Body {
 pub fn build(mail: Mail, stamp: Stamp<'_>) -> Result<Vec<Segment>, Error> {
     let mut fields = Vec::new();
     let has = |name: &str| mail.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    fields.extend(header::raw("Date", stamp.date)?);
+    if !has("Date") {
+        fields.extend(header::raw("Date", stamp.date)?);
+    }
     if let Some(from) = mail.from.as_ref().filter(|_| !has("From")) {
         fields.extend(header::addresses("From", std::slice::from_ref(from))?);
     }

@@ -70,8 +70,7 @@ impl HeaderPlan {
         let mut defaults = envelope.implied.clone();
         defaults.push((envelope.field("Date"), date.to_string()));
         defaults.push((envelope.field("Message-ID"), message_id.to_string()));
-        let mut token_fields: Vec<String> = token_fields.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
-        token_fields.dedup();
+        let token_fields = token_fields.iter().map(|(name, _)| name.clone()).collect();
         HeaderPlan { set, defaults, token_fields }
     }
 
