@@ -90,7 +90,7 @@ impl Link {
         let mut failures = Vec::new();
         let count = setup.servers.len();
         for index in (0..count).map(|i| (first + i) % count) {
-            let server = &setup.servers[index];
+            let Some(server) = setup.servers.get(index) else { continue };
             let mut use_tls = true;
             loop {
                 let (link, stop) = match Link::connect(setup, index, use_tls, feed, prepare)? {
@@ -133,7 +133,7 @@ impl Link {
         if feed.cancel().is_some_and(Cancel::is_requested) {
             return Err(Error::Cancelled);
         }
-        let server = &setup.servers[index];
+        let server = setup.server(index);
         feed.hooks().trace(&format!("Trying {}...", server.host));
         let tls = setup.tls.clone().filter(|_| use_tls);
         let mut params = setup.params.clone();

@@ -44,6 +44,14 @@ pub struct Setup {
     pub implicit_tls: bool,
 }
 
+impl Setup {
+    /// Server `index` of the list (one without a name if there is none such, which the
+    /// option checks rule out).
+    pub(crate) fn server(&self, index: usize) -> Server {
+        self.servers.get(index).cloned().unwrap_or_else(|| Server { host: String::new(), port: 0 })
+    }
+}
+
 /// One message and its envelope.
 #[derive(Debug)]
 pub struct Message {
@@ -206,7 +214,7 @@ pub fn send(setup: &Setup, message: &Message, hooks: &mut dyn Hooks, cancel: &Ca
         Ok(())
     };
     let (link, stop) = Link::establish(setup, 0, &mut feed, &prepare)?;
-    let server = setup.servers.get(link.index).cloned().unwrap_or_else(|| Server { host: String::new(), port: 0 });
+    let server = setup.server(link.index);
     match (feed.outcome, stop) {
         (Some(Outcome::Delivered { refused }), _) => Ok(Delivery { sent: true, refused }),
         (Some(Outcome::NotSent { refused }), _) => Ok(Delivery { sent: false, refused }),

@@ -159,7 +159,8 @@ impl Pool {
             let opening = opening.take();
             // A worker that cannot start is dropped (and counted out); later ones never were.
             if let Err(e) = spawn(Box::new(move || worker.run(opening))) {
-                shared.lock().running -= connections - id - 1;
+                let mut state = shared.lock();
+                state.running = state.running.saturating_sub(connections - id - 1);
                 return Err(e);
             }
         }
@@ -176,6 +177,13 @@ impl Pool {
         state.queue.push_back(job);
         drop(state);
         self.shared.wake.notify_all();
+    }
+
+    /// Drops the queued messages (each reports [`Error::Cancelled`]); those already on
+    /// a connection go on.
+    pub fn discard_queued(&self) {
+        let queued: Vec<Job> = self.shared.lock().queue.drain(..).collect();
+        drop(queued);
     }
 
     pub fn info(&self) -> Info {
@@ -206,12 +214,8 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let queued: Vec<Job> = {
-            let mut state = self.shared.lock();
-            state.closing = true;
-            state.queue.drain(..).collect()
-        };
-        drop(queued);
+        self.shared.lock().closing = true;
+        self.discard_queued();
         self.shared.wake.notify_all();
     }
 }
@@ -222,8 +226,8 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next job for worker `id` (`connected`: it has a connection open), or `None`
-    /// once the pool closes and the queue is empty. A worker without a connection leaves
+    /// The next job for a worker (`connected`: with a connection open), or `None` once
+    /// the pool closes and the queue is empty. A worker without a connection leaves
     /// a job to idle connected ones, so that connections open only when needed.
     fn take(&self, connected: bool) -> Option<Job> {
         let mut state = self.lock();
@@ -329,10 +333,9 @@ impl Worker {
                 self.connected(link);
                 Ok(())
             }
-            Ok((link, stop)) => Err(Error::Transaction {
-                server: shared.setup.servers[link.index].clone(),
-                failure: stop_failure(&stop),
-            }),
+            Ok((link, stop)) => {
+                Err(Error::Transaction { server: shared.setup.server(link.index), failure: stop_failure(&stop) })
+            }
             Err(e) => Err(e),
         };
         let opened = result.is_ok();
@@ -359,7 +362,6 @@ impl Worker {
         feed.in_flight.push_back(pending);
         let stop = self.send_over_link(&mut feed);
         self.base = feed.base.take();
-        shared.lock().sent += feed.sent;
         if let Some(stop) = stop {
             self.lost(std::mem::take(&mut feed.in_flight), &stop);
         }
@@ -418,8 +420,8 @@ impl Worker {
     /// The connection has ended with `stop`: the jobs left unfinished go again over a new
     /// one when that is safe and they have not been retried, else fail.
     fn lost(&mut self, in_flight: VecDeque<Pending>, stop: &Stop) {
-        let server =
-            self.shared.setup.servers[self.link.as_ref().map_or(self.shared.lock().server, |l| l.index)].clone();
+        let index = self.link.as_ref().map_or_else(|| self.shared.lock().server, |l| l.index);
+        let server = self.shared.setup.server(index);
         self.forget_link();
         let cancelled = *stop == Stop::Cancelled;
         for (i, mut pending) in in_flight.into_iter().enumerate() {
@@ -477,7 +479,7 @@ impl Drop for Worker {
         } else {
             Vec::new()
         };
-        state.running -= 1;
+        state.running = state.running.saturating_sub(1);
         let closed = if state.running == 0 { state.on_closed.take() } else { None };
         drop(state);
         drop(orphans);
@@ -497,7 +499,6 @@ struct Transactions<'a> {
     /// How many more messages may be pipelined on this connection (`None`: no limit).
     budget: Option<usize>,
     pipelined: usize,
-    sent: u64,
     silent: Silent,
 }
 
@@ -510,7 +511,6 @@ impl<'a> Transactions<'a> {
             own_cancel: None,
             budget: None,
             pipelined: 0,
-            sent: 0,
             silent: Silent,
         }
     }
@@ -537,12 +537,13 @@ impl Feed for Transactions<'_> {
         let Some(pending) = self.in_flight.pop_front() else { return };
         let result = match outcome {
             Outcome::Delivered { refused } => {
-                self.sent += 1;
+                // Counted before the sender hears of it, so smtp::info never lags.
+                self.shared.lock().sent += 1;
                 Ok(Delivery { sent: true, refused })
             }
             Outcome::NotSent { refused } => Ok(Delivery { sent: false, refused }),
             Outcome::Failed(failure) | Outcome::Unusable(failure) => {
-                let server = self.shared.setup.servers[self.shared.lock().server].clone();
+                let server = self.shared.setup.server(self.shared.lock().server);
                 Err(Error::Transaction { server, failure })
             }
         };

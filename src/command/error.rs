@@ -70,6 +70,13 @@ pub enum Error {
     Session(String),
     /// A wait that could never end.
     Deadlock(String),
+    /// A call on a session that could never end: its send whose `-tlspolicy` command is
+    /// running below the call holds the connection the call needs.
+    SessionDeadlock {
+        call: &'static str,
+        session: String,
+        send: String,
+    },
     /// `::smtp::cancel` (or the interpreter's end) stopped the send.
     Cancelled {
         end_of_data_sent: bool,
@@ -117,7 +124,7 @@ impl Error {
             Error::Render(_) => words(&["SMTP", "MIME", "BUILD"]),
             Error::Nul(_) => words(&["SMTP", "MIME", "NUL"]),
             Error::Handle { .. } | Error::Session(_) => words(&["SMTP", "HANDLE", "UNKNOWN"]),
-            Error::Deadlock(_) => words(&["SMTP", "WAIT", "DEADLOCK"]),
+            Error::Deadlock(_) | Error::SessionDeadlock { .. } => words(&["SMTP", "WAIT", "DEADLOCK"]),
             Error::Cancelled { .. } => words(&["SMTP", "CANCELLED"]),
             Error::Internal { what, .. } => words(&["SMTP", "INTERNAL", what]),
             Error::Tls { .. } => words(&["SMTP", "OPTION", "VALUE", "-tlsoptions"]),
@@ -169,6 +176,11 @@ impl fmt::Display for Error {
                 f,
                 "smtp::wait {handle} would never return: the send is waiting for the answer of its -tlspolicy \
                  command, which is still running below this wait"
+            ),
+            Error::SessionDeadlock { call, session, send } => write!(
+                f,
+                "{call} on {session} would never return: its send {send} is waiting for the answer of its \
+                 -tlspolicy command, which is still running below this call"
             ),
             Error::Cancelled { end_of_data_sent: true } => f.write_str(
                 "send cancelled after the end of the message was sent (the message may or may not have been delivered)",

@@ -61,7 +61,7 @@ pub fn parse(
         let name = name.text();
         match name.as_str() {
             "-from" => mail.from = Some(mailbox(&value.text(), "-from")?),
-            "-rcpt" => rcpt.extend(mailboxes(interp, value, "-rcpt")?.into_iter().map(|m| m.address)),
+            "-rcpt" => rcpt = mailboxes(interp, value, "-rcpt")?.into_iter().map(|m| m.address).collect(),
             "-to" | "-cc" | "-bcc" | "-subject" | "-headers" | "-body" | "-html" | "-attachments" => {
                 composing.push(name.clone());
                 match name.as_str() {

@@ -202,6 +202,11 @@ impl Sends {
         WorkerHooks { id: 0, debug, has_policy: false, to_registry: self.to_registry.clone(), waker: self.waker }
     }
 
+    /// Whether entry `id`'s `-tlspolicy` command is running (its worker waits for it).
+    pub fn is_asking_policy(&self, id: u64) -> bool {
+        self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true)
+    }
+
     /// Whether entry `id` is still kept (running, or its result not yet taken).
     pub fn is_live(&self, id: u64) -> bool {
         self.entries.borrow().contains_key(&id)

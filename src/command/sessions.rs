@@ -27,6 +27,8 @@ pub struct Sessions {
 
 struct Session {
     pool: Pool,
+    /// Its most connections: as many workers.
+    connections: usize,
     debug: bool,
     policy: Option<Obj>,
     /// The registry's entries of the sends queued on it, to wait for or cancel at close.
@@ -72,7 +74,9 @@ impl Sessions {
             *next += 1;
             *next
         };
-        let session = Session { pool, debug: connection.debug, policy: connection.tlspolicy, sends: Vec::new() };
+        let connections = pool_options.connections;
+        let session =
+            Session { pool, connections, debug: connection.debug, policy: connection.tlspolicy, sends: Vec::new() };
         self.open.borrow_mut().insert(handle, session);
         Ok(interp.new_string(&format!("{HANDLE_PREFIX}{handle}")))
     }
@@ -91,6 +95,15 @@ impl Sessions {
         let id = {
             let mut open = self.open.borrow_mut();
             let session = open.get_mut(&lookup(handle)?).ok_or_else(|| unknown(handle))?;
+            // Every worker waiting for a policy that runs below this call: a synchronous
+            // send would wait for a worker that never comes free.
+            let asking: Vec<u64> = session.sends.iter().copied().filter(|id| sends.is_asking_policy(*id)).collect();
+            match asking.first() {
+                Some(&first) if !asynchronous && asking.len() >= session.connections => {
+                    return Err(deadlock("a synchronous send", handle, first));
+                }
+                _ => {}
+            }
             let (id, cancel, hooks) = sends.register(session.debug, session.policy.clone(), callback);
             session.sends.retain(|id| sends.is_live(*id));
             session.sends.push(id);
@@ -151,14 +164,21 @@ impl Sessions {
     /// `smtp::close handle ?-cancel bool?`: forgets the handle, waits for the queued
     /// sends (or cancels them), then closes every connection with QUIT.
     pub fn close(&self, interp: &Interp<'_>, sends: &Sends, handle: &str, cancel: bool) -> Result<(), TclError> {
-        let session = self.open.borrow_mut().remove(&lookup(handle)?).ok_or_else(|| unknown(handle))?;
-        for &id in &session.sends {
-            if !sends.is_live(id) {
-                continue;
+        let id = lookup(handle)?;
+        if let Some(session) = self.open.borrow().get(&id) {
+            if let Some(asking) = session.sends.iter().find(|id| sends.is_asking_policy(**id)) {
+                return Err(deadlock("smtp::close", handle, *asking));
             }
-            if cancel {
+        }
+        let session = self.open.borrow_mut().remove(&id).ok_or_else(|| unknown(handle))?;
+        if cancel {
+            // The queue first, so that no worker takes a message that is to be cancelled.
+            session.pool.discard_queued();
+            for &id in &session.sends {
                 sends.cancel(interp, id);
             }
+        }
+        for &id in session.sends.iter().filter(|id| sends.is_live(**id)) {
             // Its result goes to its callback or its own waiter; this only waits.
             let _ = sends.wait(interp, id);
         }
@@ -182,6 +202,11 @@ fn lookup(handle: &str) -> Result<u64, TclError> {
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|id| format!("{HANDLE_PREFIX}{id}") == handle)
         .ok_or_else(|| unknown(handle))
+}
+
+/// The error of `call` on `session`, which would wait for `send` forever.
+fn deadlock(call: &'static str, session: &str, send: u64) -> TclError {
+    Error::SessionDeadlock { call, session: session.to_string(), send: Sends::handle_name(send) }.into()
 }
 
 fn unknown(handle: &str) -> TclError {
