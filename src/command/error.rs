@@ -66,6 +66,8 @@ pub enum Error {
         handle: String,
         ended: bool,
     },
+    /// No open session has this handle.
+    Session(String),
     /// A wait that could never end.
     Deadlock(String),
     /// `::smtp::cancel` (or the interpreter's end) stopped the send.
@@ -114,7 +116,7 @@ impl Error {
             Error::HeaderLineBreak { .. } => words(&["SMTP", "INJECTION", "-header"]),
             Error::Render(_) => words(&["SMTP", "MIME", "BUILD"]),
             Error::Nul(_) => words(&["SMTP", "MIME", "NUL"]),
-            Error::Handle { .. } => words(&["SMTP", "HANDLE", "UNKNOWN"]),
+            Error::Handle { .. } | Error::Session(_) => words(&["SMTP", "HANDLE", "UNKNOWN"]),
             Error::Deadlock(_) => words(&["SMTP", "WAIT", "DEADLOCK"]),
             Error::Cancelled { .. } => words(&["SMTP", "CANCELLED"]),
             Error::Internal { what, .. } => words(&["SMTP", "INTERNAL", what]),
@@ -162,6 +164,7 @@ impl fmt::Display for Error {
                 write!(f, "send \"{handle}\" has ended (a handle is released when its callback is called)")
             }
             Error::Handle { handle, ended: false } => write!(f, "unknown send \"{handle}\""),
+            Error::Session(handle) => write!(f, "unknown session \"{handle}\" (a session is forgotten once closed)"),
             Error::Deadlock(handle) => write!(
                 f,
                 "smtp::wait {handle} would never return: the send is waiting for the answer of its -tlspolicy \

@@ -78,8 +78,8 @@ pub fn parse(
             "-message" => ready = Some(("-message", Source::Text(value.text()))),
             "-messagefile" => ready = Some(("-messagefile", Source::File(PathBuf::from(value.text())))),
             // LuaSocket's `server` (and a port to go with it): one server.
-            "-server" if connection.take(interp, "-servers", value)? => {}
-            "-port" if connection.take(interp, "-ports", value)? => {}
+            "-server" if connection.take_as(interp, "-server", "-servers", value)? => {}
+            "-port" if connection.take_as(interp, "-port", "-ports", value)? => {}
             _ if connection.take(interp, &name, value)? => {}
             _ => return Err(Error::UnknownOption(name).into()),
         }

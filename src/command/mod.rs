@@ -1,12 +1,14 @@
 //! The package's commands: `::smtp::sendmessage token ?option value ...?`,
-//! `::smtp::mail ?option value ...?`, and for asynchronous sends `::smtp::cancel handle`
-//! and `::smtp::wait handle`. Tcl words in, Tcl result out.
+//! `::smtp::mail ?option value ...?`, for asynchronous sends `::smtp::cancel handle`
+//! and `::smtp::wait handle`, and for sessions `::smtp::open`, `::smtp::info` and
+//! `::smtp::close`. Tcl words in, Tcl result out.
 
 mod error;
 mod mail;
 mod options;
 mod results;
 mod sends;
+mod sessions;
 mod tls_policy;
 
 use std::rc::Rc;
@@ -14,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
-use crate::client::Request;
+use crate::client::{Message, Setup};
 use crate::message::{self, HeaderPlan, Input};
-use crate::smtp::{AuthParams, Params, Timeouts};
+use crate::smtp::{AuthParams, Envelope, Params, Timeouts};
 use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{TlsOptions, TlsSetup};
@@ -42,9 +44,33 @@ pub fn register(interp: &Interp<'_>) -> Result<(), TclError> {
     let for_wait = Rc::clone(&sends);
     create(interp, "::smtp::wait", &sends, move |interp, args| {
         let id = for_wait.lookup(&handle_argument(args, "::smtp::wait handle")?)?;
-        let delivery = for_wait.wait(interp, id)?;
+        let delivery = for_wait.wait_send(interp, id)?;
         Ok(results::refusals(interp, &delivery.refused))
+    })?;
+    let for_open = Rc::clone(&sends);
+    create(interp, "::smtp::open", &sends, move |interp, args| {
+        for_open.sessions.open(interp, &for_open, args, &hostname(interp)?)
+    })?;
+    let for_info = Rc::clone(&sends);
+    create(interp, "::smtp::info", &sends, move |interp, args| {
+        for_info.sessions.info(interp, &handle_argument(args, "::smtp::info session")?)
+    })?;
+    let for_close = Rc::clone(&sends);
+    create(interp, "::smtp::close", &sends, move |interp, args| {
+        let (handle, cancel) = match args {
+            [handle] => (handle, false),
+            [handle, option, value] if option.text() == "-cancel" => (handle, options::boolean(value)?),
+            [_, option, _] => return Err(Error::UnknownOption(option.text()).into()),
+            _ => return Err(Error::WrongArgs("::smtp::close session ?-cancel boolean?").into()),
+        };
+        for_close.sessions.close(interp, &for_close, &handle.text(), cancel)?;
+        Ok(interp.new_string(""))
     })
+}
+
+/// `info hostname`: the default `-client` and the Message-ID's domain.
+fn hostname(interp: &Interp<'_>) -> Result<String, TclError> {
+    Ok(interp.eval_global(&[interp.new_string("info"), interp.new_string("hostname")])?.text())
 }
 
 /// Options whose values never show in `errorInfo`.
@@ -111,7 +137,7 @@ fn spool_error(e: spool::Error<message::Error>) -> Error {
     }
 }
 
-/// The single argument of `::smtp::cancel` and `::smtp::wait`.
+/// The single argument of `::smtp::cancel`, `::smtp::wait` and `::smtp::info`.
 fn handle_argument(args: &[Obj], usage: &'static str) -> Result<String, Error> {
     match args {
         [handle] => Ok(handle.text()),
@@ -156,7 +182,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
 /// `::smtp::mail`: the message built from the options (or given whole), then sent as
 /// `sendmessage` sends.
 fn mail(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclError> {
-    let hostname = interp.eval_global(&[interp.new_string("info"), interp.new_string("hostname")])?.text();
+    let hostname = hostname(interp)?;
     let date = chrono::Local::now().to_rfc2822();
     let message_id = message_id(&hostname)?;
     let mut boundary = || crate::random::hex(12).map(|hex| format!("=_{hex}")).map_err(crate::compose::Error::Random);
@@ -167,15 +193,39 @@ fn mail(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, TclErro
 
 /// Sends `message` from `envelope` (sender, recipients) as `connection` says: returns the
 /// refused recipients, or with `-command` a handle at once. `hostname` is the default
-/// `-client` (tcllib's: `localhost` when `-servers` is exactly `localhost`).
+/// `-client`.
 fn send(
     interp: &Interp<'_>,
     sends: &Sends,
     connection: Connection,
     hostname: &str,
     (sender, recipients): (String, Vec<String>),
-    message: Spool,
+    spool: Spool,
 ) -> Result<Obj, TclError> {
+    let envelope = Envelope {
+        sender,
+        recipients,
+        at_least_one: connection.atleastone,
+        message_size: spool.size(),
+        eight_bit: spool.eight_bit(),
+    };
+    let message = Message { envelope, spool };
+    if let Some(session) = &connection.session {
+        return sends.sessions.send(interp, sends, session, message, connection.command);
+    }
+    let setup = setup(&connection, hostname)?;
+    let asynchronous = connection.command.is_some();
+    let id = sends.start(setup, message, connection.debug, connection.tlspolicy, connection.command)?;
+    if asynchronous {
+        return Ok(interp.new_string(&Sends::handle_name(id)));
+    }
+    let delivery = sends.wait_send(interp, id)?;
+    Ok(results::refusals(interp, &delivery.refused))
+}
+
+/// Where and how `connection` connects. `hostname` is the default `-client` (tcllib's:
+/// `localhost` when `-servers` is exactly `localhost`).
+fn setup(connection: &Connection, hostname: &str) -> Result<Setup, TclError> {
     // Unreadable certificate files fail here, before any connection (also when TLS ends
     // up unused: a wrong path is a mistake worth reporting).
     let tls = if connection.usetls || connection.tlsimport || connection.tlsoptions != TlsOptions::default() {
@@ -183,8 +233,8 @@ fn send(
     } else {
         None
     };
-    let client = match connection.client {
-        Some(name) => name,
+    let client = match &connection.client {
+        Some(name) => name.clone(),
         None if connection.servers_is_localhost => "localhost".into(),
         None => hostname.to_string(),
     };
@@ -204,19 +254,7 @@ fn send(
             cnonce: String::new(),
         }),
         loopback: false,
-        sender,
-        recipients,
-        at_least_one: connection.atleastone,
-        message_size: message.size(),
-        eight_bit: message.eight_bit(),
         timeouts,
     };
-    let request = Request { servers: connection.servers, params, tls, implicit_tls: connection.tlsimport, message };
-    let asynchronous = connection.command.is_some();
-    let id = sends.start(request, connection.debug, connection.tlspolicy, connection.command)?;
-    if asynchronous {
-        return Ok(interp.new_string(&Sends::handle_name(id)));
-    }
-    let delivery = sends.wait(interp, id)?;
-    Ok(results::refusals(interp, &delivery.refused))
+    Ok(Setup { servers: connection.servers.clone(), params, tls, implicit_tls: connection.tlsimport })
 }

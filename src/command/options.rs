@@ -49,6 +49,8 @@ pub struct Connection {
     pub client: Option<String>,
     pub username: String,
     pub password: Secret,
+    /// `-session`: the handle of the session the message goes over.
+    pub session: Option<String>,
 }
 
 impl Default for Connection {
@@ -70,6 +72,7 @@ impl Default for Connection {
             client: None,
             username: String::new(),
             password: Secret::default(),
+            session: None,
         }
     }
 }
@@ -87,6 +90,8 @@ impl Connection {
 #[derive(Default)]
 pub struct ConnectionWords {
     connection: Connection,
+    /// The options taken, as typed, in order.
+    given: Vec<String>,
     servers: Option<Obj>,
     ports: Option<Obj>,
     tlsoptions: Option<Obj>,
@@ -95,8 +100,14 @@ pub struct ConnectionWords {
 impl ConnectionWords {
     /// Takes option `name` with `value` if it is a connection option; `false` if not.
     pub fn take(&mut self, interp: &Interp<'_>, name: &str, value: &Obj) -> Result<bool, TclError> {
+        self.take_as(interp, name, name, value)
+    }
+
+    /// [`ConnectionWords::take`] for option `name`, typed as `typed` (an alias).
+    pub fn take_as(&mut self, interp: &Interp<'_>, typed: &str, name: &str, value: &Obj) -> Result<bool, TclError> {
         let c = &mut self.connection;
         match name {
+            "-session" => c.session = Some(value.text()),
             "-atleastone" => c.atleastone = boolean(value)?,
             "-debug" => c.debug = boolean(value)?,
             "-queue" => c.queue = boolean(value)?,
@@ -120,11 +131,33 @@ impl ConnectionWords {
             "-client" => c.client = Some(client_name(value)?),
             _ => return Ok(false),
         }
+        self.given.push(typed.to_string());
         Ok(true)
     }
 
-    /// The connection options, once all words are taken.
+    /// The connection options, once all words are taken, for a call that opens no
+    /// connection of its own (`smtp::open` checks its options, `-session` sends use the
+    /// session's): fails on an option in `refused`.
+    pub fn refuse(&self, refused: impl Fn(&str) -> Option<Error>) -> Result<(), TclError> {
+        match self.given.iter().find_map(|name| refused(name)) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The connection options, once all words are taken. With `-session` only the
+    /// options of one message may be given.
     pub fn finish(self, interp: &Interp<'_>) -> Result<Connection, TclError> {
+        if self.connection.session.is_some() {
+            self.refuse(|name| {
+                let message = format!(
+                    "{name} cannot go with -session: the session's connections were set up by smtp::open \
+                     (only -atleastone and -command go with each message)"
+                );
+                (!SESSION_SEND_OPTIONS.contains(&name)).then(|| Error::Conflict { option: name.to_string(), message })
+            })?;
+            return Ok(self.connection);
+        }
         let mut c = self.connection;
         // tls::init sets the application's TLS policy: it applies when this send may use
         // TLS (with -usetls 0 its files are not even checked).
@@ -140,6 +173,9 @@ impl ConnectionWords {
         Ok(c)
     }
 }
+
+/// The connection options that go with `-session`: they are about one message.
+const SESSION_SEND_OPTIONS: [&str; 3] = ["-session", "-atleastone", "-command"];
 
 /// `SMTP OPTION VALUE option`, with `message`.
 pub fn value_error(message: String, option: &str) -> TclError {

@@ -20,8 +20,9 @@ use std::thread;
 
 use super::error::Error;
 use super::results;
+use super::sessions::Sessions;
 use super::tls_policy::PolicyCommand;
-use crate::client::{self, Cancel, Delivery, Hooks, Request};
+use crate::client::{self, pool, Cancel, Delivery, Hooks, Message, Setup};
 use crate::smtp::PolicyAnswer;
 use crate::tcl::{Interp, InterpHandle, Obj, TclError, ThreadRelease, Waker};
 
@@ -41,7 +42,18 @@ enum FromWorker {
         diagnostic: String,
         answer: Sender<PolicyAnswer>,
     },
-    Done(Result<Delivery, client::Error>),
+    Done(Result<Finished, client::Error>),
+}
+
+/// What an entry's worker did.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// A send: the server's answer.
+    Send(Delivery),
+    /// A session's first connection is open.
+    Open,
+    /// A session's connections are closed.
+    Close,
 }
 
 /// One send in one interpreter.
@@ -50,7 +62,7 @@ struct Entry {
     /// `-command`, until it has been called.
     callback: Option<Obj>,
     policy: Option<Obj>,
-    result: Option<Result<Delivery, TclError>>,
+    result: Option<Result<Finished, TclError>>,
     /// `wait` calls in progress for this entry: it stays until they have the result.
     waiters: usize,
     /// Its `-tlspolicy` command is running: the worker waits for the answer, and the
@@ -76,6 +88,8 @@ pub struct Sends {
     waker: Waker,
     /// The package's commands that use this registry and are not deleted yet.
     commands: Cell<usize>,
+    /// The interpreter's sessions, whose sends are entries here.
+    pub sessions: Sessions,
 }
 
 impl Sends {
@@ -90,6 +104,7 @@ impl Sends {
             from_workers,
             waker: interp.waker(poll_thread),
             commands: Cell::new(0),
+            sessions: Sessions::default(),
         });
         REGISTRIES.with(|r| {
             let mut registries = r.borrow_mut();
@@ -126,47 +141,84 @@ impl Sends {
             entry.policy = None;
         }
         entries.retain(|_, e| !e.is_spent());
+        drop(entries);
+        self.sessions.drop_all();
     }
 
-    /// Starts `request` on a worker thread and returns its entry's id.
-    pub fn start(
-        &self,
-        request: Request,
-        debug: bool,
-        policy: Option<Obj>,
-        callback: Option<Obj>,
-    ) -> Result<u64, TclError> {
+    /// A new entry, with what its worker needs: the cancel, and the hooks that trace,
+    /// ask the entry's `-tlspolicy` and report the result.
+    pub fn register(&self, debug: bool, policy: Option<Obj>, callback: Option<Obj>) -> (u64, Cancel, WorkerHooks) {
         let id = {
             let mut next = self.next_id.borrow_mut();
             *next += 1;
             *next
         };
         let cancel = Cancel::default();
-        let mut hooks = WorkerHooks {
+        let hooks = WorkerHooks {
             id,
             debug,
             has_policy: policy.is_some(),
             to_registry: self.to_registry.clone(),
             waker: self.waker,
         };
-        let worker_cancel = cancel.clone();
+        let entry = Entry { cancel: cancel.clone(), callback, policy, result: None, waiters: 0, asking_policy: false };
+        self.entries.borrow_mut().insert(id, entry);
+        (id, cancel, hooks)
+    }
+
+    /// Starts sending `message` over a connection of its own, on a worker thread, and
+    /// returns its entry's id.
+    pub fn start(
+        &self,
+        setup: Setup,
+        message: Message,
+        debug: bool,
+        policy: Option<Obj>,
+        callback: Option<Obj>,
+    ) -> Result<u64, TclError> {
+        let (id, cancel, mut hooks) = self.register(debug, policy, callback);
+        let reporter = hooks.clone();
+        let started = self.spawn(
+            "smtp-send",
+            Box::new(move || {
+                // A panic here must still end the send, or its waiter would wait forever.
+                let result = catch_unwind(AssertUnwindSafe(|| client::send(&setup, &message, &mut hooks, &cancel)))
+                    .unwrap_or_else(|panic| Err(client::Error::Panic(crate::tcl::panic_message(panic.as_ref()))));
+                reporter.report(result.map(Finished::Send));
+            }),
+        );
+        if let Err(e) = started {
+            self.entries.borrow_mut().remove(&id);
+            return Err(
+                Error::Internal { what: "THREAD", why: format!("cannot start a thread for the send: {e}") }.into()
+            );
+        }
+        Ok(id)
+    }
+
+    /// Hooks for work that belongs to no entry (a session's QUIT): they trace, and answer
+    /// a policy question with the defaults.
+    pub fn tracer(&self, debug: bool) -> WorkerHooks {
+        WorkerHooks { id: 0, debug, has_policy: false, to_registry: self.to_registry.clone(), waker: self.waker }
+    }
+
+    /// Whether entry `id` is still kept (running, or its result not yet taken).
+    pub fn is_live(&self, id: u64) -> bool {
+        self.entries.borrow().contains_key(&id)
+    }
+
+    /// Runs `body` on a new thread that may wake this interpreter's thread; a panic in it
+    /// is stopped there (whoever waits is told by the reports it drops).
+    pub fn spawn(&self, name: &str, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        let waker = self.waker;
         thread::Builder::new()
-            .name("smtp-send".into())
+            .name(name.into())
             .spawn(move || {
                 // Dropped last, even after a panic: no Tcl call follows it.
-                let _release = ThreadRelease::new(&hooks.waker);
-                // A panic here must still end the send, or its waiter would wait forever.
-                let result = catch_unwind(AssertUnwindSafe(|| client::send(&request, &mut hooks, &worker_cancel)))
-                    .unwrap_or_else(|panic| Err(client::Error::Panic(crate::tcl::panic_message(panic.as_ref()))));
-                // The registry is gone if the interpreter was deleted: nobody to tell.
-                if hooks.to_registry.send((id, FromWorker::Done(result))).is_ok() {
-                    hooks.waker.wake();
-                }
+                let _release = ThreadRelease::new(&waker);
+                let _ = catch_unwind(AssertUnwindSafe(body));
             })
-            .map_err(|e| Error::Internal { what: "THREAD", why: format!("cannot start a thread for the send: {e}") })?;
-        let entry = Entry { cancel, callback, policy, result: None, waiters: 0, asking_policy: false };
-        self.entries.borrow_mut().insert(id, entry);
-        Ok(id)
+            .map(drop)
     }
 
     /// The handle of entry `id`, as scripts see it.
@@ -200,7 +252,7 @@ impl Sends {
     /// below this wait on the stack (whether it called it directly or through another
     /// send's policy or callback), so it cannot answer before the wait ends, and the
     /// send cannot end before it answers.
-    pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
+    pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Finished, TclError> {
         if self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true) {
             return Err(Error::Deadlock(Sends::handle_name(id)).into());
         }
@@ -224,6 +276,17 @@ impl Sends {
         self.with_entry(id, |e| e.waiters -= 1);
         self.forget_if_spent(id);
         result
+    }
+
+    /// [`Sends::wait`] for a send's delivery.
+    pub fn wait_send(&self, interp: &Interp<'_>, id: u64) -> Result<Delivery, TclError> {
+        match self.wait(interp, id)? {
+            Finished::Send(delivery) => Ok(delivery),
+            other => {
+                Err(Error::Internal { what: "ENTRY", why: format!("internal error in smtp: not a send: {other:?}") }
+                    .into())
+            }
+        }
     }
 
     /// Stops entry `id` if it is still running: it ends at once with the error
@@ -297,6 +360,12 @@ impl Sends {
             };
             self.forget_if_spent(id);
             let Ok(mut words) = interp.list_elements(&callback) else { continue };
+            let result = match result {
+                Ok(Finished::Send(delivery)) => Ok(delivery),
+                // Only sends have callbacks.
+                Ok(Finished::Open | Finished::Close) => continue,
+                Err(e) => Err(e),
+            };
             words.push(interp.new_string(&Sends::handle_name(id)));
             words.push(results::callback_dict(interp, &result));
             interp.eval_callback(&words);
@@ -334,13 +403,30 @@ fn poll_thread() {
     }
 }
 
-/// The worker's side of [`Hooks`]: traces itself, forwards policy questions.
-struct WorkerHooks {
+/// The worker's side of [`Hooks`]: traces itself, forwards policy questions, and
+/// reports the result.
+#[derive(Clone)]
+pub struct WorkerHooks {
     id: u64,
     debug: bool,
     has_policy: bool,
     to_registry: Sender<(u64, FromWorker)>,
     waker: Waker,
+}
+
+impl WorkerHooks {
+    /// Tells the entry how its work ended. The registry is gone if the interpreter was
+    /// deleted: nobody to tell.
+    pub fn report(&self, result: Result<Finished, client::Error>) {
+        if self.to_registry.send((self.id, FromWorker::Done(result))).is_ok() {
+            self.waker.wake();
+        }
+    }
+
+    /// The report of a pool's job, open or close.
+    pub fn reporter<T: 'static>(self, finished: impl FnOnce(T) -> Finished + Send + 'static) -> pool::Report<T> {
+        pool::Report::new(move |result: Result<T, client::Error>| self.report(result.map(finished)))
+    }
 }
 
 impl Hooks for WorkerHooks {

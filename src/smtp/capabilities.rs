@@ -27,6 +27,11 @@ impl Capabilities {
         Capabilities { entries }
     }
 
+    /// The keywords announced, upper-cased, in the server's order.
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(keyword, _)| keyword.as_str())
+    }
+
     /// Whether `keyword` was announced (ASCII case-insensitive, as keywords
     /// are per RFC 5321 §2.4). Also true for "AUTH" when only the old
     /// "AUTH=..." form was seen.

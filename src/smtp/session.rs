@@ -1,22 +1,34 @@
-//! The dialogue of one connection as a state machine.
+//! The dialogue of one connection as a state machine: the connection's setup (greeting,
+//! EHLO, STARTTLS, AUTH), then any number of transactions, then QUIT.
 //!
 //! Call order for a driver:
-//! 1. [`Session::new`]; then read the greeting: wait at most [`Session::timeout`].
+//! 1. [`Session::new`]; [`Session::submit`] the messages known already and, for a
+//!    connection that carries only those, [`Session::quit`]. Then read the greeting:
+//!    wait at most [`Session::timeout`].
 //! 2. Give each complete reply to [`Session::handle_reply`], or, when no reply could be
 //!    read (timeout, closed connection, socket error, garbage), the reason to
 //!    [`Session::handle_failure`]. Both return a [`Next`]:
 //!    - `Send(commands)`: write them in one write (a flight: several only when the server
 //!      offers PIPELINING), then read the reply to the first (step 2); the session asks
 //!      for the other replies with `Receive`, in order;
-//!    - `SendMessage(commands)`: write the DATA section and, in the same last write, these
-//!      commands (a pipelined QUIT); call [`Session::message_sent`], read (step 2);
+//!    - `SendMessage`: write the DATA section of the oldest unfinished transaction; just
+//!      before its end (the final dot), [`Session::finish_message`] gives the commands to
+//!      write after the dot in the same write (a pipelined QUIT, or the next transaction's
+//!      MAIL and RCPTs: submit it before); once written, call [`Session::message_sent`]
+//!      and read (step 2);
 //!    - `StartTls`: discard every byte received so far, run the TLS handshake, then call
 //!      [`Session::tls_established`] (or [`Session::tls_failed`]);
 //!    - `AskPolicy(issue)`: ask `-tlspolicy` (or apply the default) and give the answer to
 //!      [`Session::policy_answer`];
 //!    - `Receive`: read the next reply (step 2);
-//!    - `Close(outcome)`: close the connection (a TLS session with close_notify first);
-//!      the session is over.
+//!    - `Finished(outcome)`: the oldest unfinished transaction ended (transactions end in
+//!      the order they were submitted); call [`Session::resume`] for what follows;
+//!    - `Idle`: the connection waits for a transaction: [`Session::submit`] one (or
+//!      [`Session::quit`]) and call [`Session::resume`];
+//!    - `Close(end)`: close the connection (a TLS session with close_notify first); the
+//!      session is over, and says so again whenever asked ([`Session::resume`]).
+//!      Transactions submitted but not finished never had their message written: they
+//!      can go over another connection.
 //! 3. A failed write is reported through `handle_failure` like a failed read.
 //! 4. With implicit TLS the driver runs the handshake before reading the greeting and
 //!    reports it with `tls_established`/`tls_failed` too.
@@ -25,12 +37,12 @@
 //! the engine decides which replies end the transaction.
 //!
 //! With PIPELINING (RFC 2920) MAIL, the RCPTs and, when a partial delivery is acceptable,
-//! DATA go in one flight; QUIT follows the end of data and RSET in the same flight. Nothing
-//! is pipelined across EHLO, STARTTLS or AUTH, whose replies change the dialogue.
-
-use std::time::Duration;
+//! DATA go in one flight; the end of a message's data goes with what follows it (QUIT,
+//! or the next transaction's flight), RSET with QUIT. Nothing is pipelined across EHLO,
+//! STARTTLS or AUTH, whose replies change the dialogue.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::{Capabilities, Command, Extension, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
 use crate::sasl::{self, Credentials, Exchange, Mechanism};
@@ -50,6 +62,12 @@ pub struct Params {
     /// The server's address is a loopback one, where a password in clear never leaves the
     /// machine.
     pub loopback: bool,
+    pub timeouts: Timeouts,
+}
+
+/// What one transaction needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
     /// The reverse-path; empty for the null sender `<>`.
     pub sender: String,
     /// Envelope recipients, in order (Bcc ones included).
@@ -60,9 +78,7 @@ pub struct Params {
     pub message_size: u64,
     /// The message has a byte above 127: it needs `BODY=8BITMIME` (RFC 6152).
     pub eight_bit: bool,
-    pub timeouts: Timeouts,
 }
-
 /// What authentication needs.
 #[derive(Debug, Clone)]
 pub struct AuthParams {
@@ -130,33 +146,50 @@ pub struct Refusal {
     pub reply: Reply,
 }
 
-/// How a connection ended.
+/// How a transaction ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The server accepted the message (250 to end of data). `refused` holds the recipients
     /// it refused (only possible with `at_least_one`).
     Delivered { refused: Vec<Refusal> },
-    /// Nothing was sent because recipients were refused; the transaction was reset.
+    /// Nothing was sent because recipients were refused.
     NotSent { refused: Vec<Refusal> },
+    /// The server refused the transaction (MAIL, DATA, the end of data), or the
+    /// connection ended after the end of data was written, where it is unknown whether
+    /// the message was delivered (`Step::EndOfData` with a failure that is not a reply).
+    Failed(Failure),
+    /// This server cannot take the message at all (an extension it lacks): another one may.
+    Unusable(Failure),
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// QUIT, after the transactions that were asked for.
+    Quit,
     /// This server could not be used (connect, greeting, EHLO/HELO, TLS): try the next one.
     Unusable(Failure),
     /// The TLS handshake failed and the policy allowed plaintext: connect to the same
     /// server again, without TLS.
     RetryWithoutTls,
-    /// The server accepted the connection but the transaction failed; nothing was delivered,
-    /// except after a failure at `Step::EndOfData` that is not a reply, where it is unknown.
+    /// The server accepted the connection but its setup failed for good (authentication).
     Failed(Failure),
+    /// The connection broke, or the server ended it (421), after its setup. Unfinished
+    /// transactions never had their message written.
+    Lost(Failure),
 }
 
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Send(Vec<Command>),
-    SendMessage(Vec<Command>),
+    SendMessage,
     StartTls,
     AskPolicy(TlsIssue),
     Receive,
-    Close(Outcome),
+    Finished(Outcome),
+    Idle,
+    Close(End),
 }
 
 /// The reply the session waits for.
@@ -181,6 +214,8 @@ enum State {
         kind: IssueKind,
         implicit: bool,
     },
+    /// Set up, no transaction: the driver submits one or quits.
+    Idle,
     Mail,
     Rcpt {
         index: usize,
@@ -192,12 +227,17 @@ enum State {
     /// The reply to a lone `.` that ended a DATA section no recipient gets; the outcome is
     /// already decided.
     EmptyData,
-    /// The reset after refused recipients; the outcome is already decided.
+    /// A transaction has ended and its outcome was returned; `reset`: it was left half
+    /// done, and RSET comes before anything else.
+    Between {
+        reset: bool,
+    },
+    /// The reply to RSET.
     Rset,
-    /// Saying goodbye; the outcome is already decided.
+    /// Saying goodbye; how the connection ends is decided.
     Quit,
     /// Implicit TLS whose certificate the policy refused: the greeting is awaited only
-    /// so that QUIT can follow it; the outcome is already decided.
+    /// so that QUIT can follow it; how the connection ends is decided.
     GreetingBeforeQuit,
     Closed,
 }
@@ -215,16 +255,56 @@ enum IssueKind {
     Cleartext,
 }
 
+/// One transaction's state, from MAIL to the outcome.
+#[derive(Debug)]
+struct Transaction {
+    envelope: Envelope,
+    accepted: usize,
+    refused: Vec<Refusal>,
+    /// How many RCPT commands have been written.
+    rcpts_sent: usize,
+    /// DATA was written in the flight of the last RCPTs; its reply follows theirs.
+    data_sent: bool,
+    /// MAIL was refused (pipelined): the outcome once the rest of its flight is read.
+    mail_refused: Option<Failure>,
+    /// The outcome, decided before the last reply is read (a lone dot's).
+    decided: Option<Outcome>,
+}
+
+impl Transaction {
+    fn new(envelope: Envelope) -> Transaction {
+        Transaction {
+            envelope,
+            accepted: 0,
+            refused: Vec::new(),
+            rcpts_sent: 0,
+            data_sent: false,
+            mail_refused: None,
+            decided: None,
+        }
+    }
+
+    /// Whether the message goes out: only when every recipient was accepted, or with
+    /// `at_least_one` when some were (tcllib's rule), and MAIL was not refused.
+    fn deliverable(&self) -> bool {
+        self.mail_refused.is_none() && self.accepted > 0 && (self.refused.is_empty() || self.envelope.at_least_one)
+    }
+
+    /// The outcome when the message is not sent: MAIL's refusal, or the recipients'.
+    fn not_sent(&mut self) -> Outcome {
+        match self.mail_refused.take() {
+            Some(failure) => Outcome::Failed(failure),
+            None => Outcome::NotSent { refused: std::mem::take(&mut self.refused) },
+        }
+    }
+}
+
 /// The dialogue of one connection.
 #[derive(Debug)]
 pub struct Session {
     params: Params,
     state: State,
     capabilities: Capabilities,
-    accepted: usize,
-    refused: Vec<Refusal>,
-    /// Set once the result is known and only the goodbye remains.
-    decided: Option<Outcome>,
     /// The connection is TLS (STARTTLS done, or implicit TLS).
     tls: bool,
     /// The TLS issue being decided, kept for the failure if the answer is secure.
@@ -232,14 +312,20 @@ pub struct Session {
     auth: AuthState,
     /// Remarks for the `-debug` trace, taken by the driver.
     notes: Vec<String>,
-    /// The server offers PIPELINING: the transaction's commands go in flights.
+    /// The server offers PIPELINING: commands go in flights.
     pipelining: bool,
-    /// How many RCPT commands have been written.
-    rcpts_sent: usize,
-    /// DATA was written in the flight of the last RCPTs; its reply follows theirs.
-    data_sent: bool,
-    /// QUIT was written after the last command (pipelined); only its reply is left to read.
+    /// The transaction whose replies are awaited.
+    current: Option<Transaction>,
+    /// The next transaction, whose flight went with the current one's end of data.
+    following: Option<Transaction>,
+    /// Submitted and not started.
+    pending: VecDeque<Envelope>,
+    /// QUIT once the submitted transactions have ended.
+    quit_requested: bool,
+    /// QUIT has been written; only its reply is left to read.
     quit_sent: bool,
+    /// How the connection ends, once decided; kept once closed.
+    end: Option<End>,
 }
 
 /// The most RCPT commands in one flight. The client does not read while it writes, so the
@@ -255,7 +341,8 @@ struct AuthState {
     exchange: Option<Exchange>,
     /// The policy allowed a password in clear on this connection.
     cleartext_allowed: bool,
-    done: bool,
+    /// The mechanism that succeeded.
+    done: Option<Mechanism>,
     /// The server's last refusal and our last problem, for the final error.
     last_reply: Option<Reply>,
     last_problem: Option<String>,
@@ -273,28 +360,62 @@ impl Session {
         if params.client.is_empty() || bad(&params.client) || params.client.contains(char::is_whitespace) {
             return Err(InvalidParams(format!("invalid client name {:?}", params.client)));
         }
-        if let Some(a) = std::iter::once(&params.sender).chain(&params.recipients).find(|a| bad(a)) {
-            return Err(InvalidParams(format!("address contains CR, LF or NUL: {a:?}")));
-        }
-        if params.recipients.is_empty() {
-            return Err(InvalidParams("no recipients".into()));
-        }
         Ok(Session {
             params,
             state: State::Greeting,
             capabilities: Capabilities::default(),
-            accepted: 0,
-            refused: Vec::new(),
-            decided: None,
             tls: false,
             issue: None,
             auth: AuthState::default(),
             notes: Vec::new(),
             pipelining: false,
-            rcpts_sent: 0,
-            data_sent: false,
+            current: None,
+            following: None,
+            pending: VecDeque::new(),
+            quit_requested: false,
             quit_sent: false,
+            end: None,
         })
+    }
+
+    /// Queues a transaction; it starts once the connection is set up and the transactions
+    /// submitted before it have ended.
+    pub fn submit(&mut self, envelope: Envelope) -> Result<(), InvalidParams> {
+        let bad = super::has_line_break_or_nul;
+        if let Some(a) = std::iter::once(&envelope.sender).chain(&envelope.recipients).find(|a| bad(a)) {
+            return Err(InvalidParams(format!("address contains CR, LF or NUL: {a:?}")));
+        }
+        if envelope.recipients.is_empty() {
+            return Err(InvalidParams("no recipients".into()));
+        }
+        self.pending.push_back(envelope);
+        Ok(())
+    }
+
+    /// Asks for QUIT once the submitted transactions have ended.
+    pub fn quit(&mut self) {
+        self.quit_requested = true;
+    }
+
+    /// What follows `Finished` or `Idle` (after a `submit` or `quit`); `Close` again once
+    /// the connection is over. While a reply is awaited: `Receive`.
+    pub fn resume(&mut self) -> Next {
+        match self.state {
+            State::Closed => self.close(),
+            State::Idle => self.between(),
+            State::Between { reset } => {
+                if let Some(transaction) = self.following.take() {
+                    self.current = Some(transaction);
+                    self.state = State::Mail;
+                    return Next::Receive;
+                }
+                if reset {
+                    return self.reset();
+                }
+                self.between()
+            }
+            _ => Next::Receive,
+        }
     }
 
     /// The step whose reply is awaited (or, while writing the message, `Step::Message`).
@@ -309,7 +430,7 @@ impl Session {
             State::Policy { kind: IssueKind::Cleartext, .. } => Step::Auth,
             State::TlsHandshake | State::Policy { .. } => Step::TlsHandshake,
             State::Auth | State::AuthCancel { .. } => Step::Auth,
-            State::Mail => Step::Mail,
+            State::Idle | State::Between { .. } | State::Mail => Step::Mail,
             State::Rcpt { .. } => Step::Rcpt,
             State::Data => Step::Data,
             State::Message => Step::Message,
@@ -362,6 +483,11 @@ impl Session {
         self.tls
     }
 
+    /// The mechanism the connection authenticated with.
+    pub fn authenticated(&self) -> Option<Mechanism> {
+        self.auth.done
+    }
+
     /// The TLS handshake succeeded (and the certificate verified, or was not to be
     /// checked). After STARTTLS everything learnt before is forgotten and EHLO is sent
     /// again (RFC 3207 §4.2); with implicit TLS the greeting is next.
@@ -371,6 +497,7 @@ impl Session {
             return Next::Receive;
         }
         self.capabilities = Capabilities::default();
+        self.pipelining = false;
         self.send(State::Ehlo, Command::Ehlo(self.params.client.clone()))
     }
 
@@ -395,10 +522,7 @@ impl Session {
         };
         match (answer, kind) {
             (PolicyAnswer::Insecure, IssueKind::Unavailable) => self.after_tls(),
-            (PolicyAnswer::Insecure, IssueKind::Handshake) => {
-                self.state = State::Closed;
-                Next::Close(Outcome::RetryWithoutTls)
-            }
+            (PolicyAnswer::Insecure, IssueKind::Handshake) => self.close_with(End::RetryWithoutTls),
             // An encrypted session with an unverified peer: go on as with a verified one.
             (PolicyAnswer::Insecure, IssueKind::NotVerified) => {
                 self.state = if implicit { State::Greeting } else { State::TlsHandshake };
@@ -416,12 +540,12 @@ impl Session {
             // it (QUIT carries no secret), after the greeting with implicit TLS.
             (answer @ PolicyAnswer::Secure { .. }, IssueKind::NotVerified) => {
                 let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
+                self.end = Some(End::Unusable(failure));
                 if implicit {
-                    self.decided = Some(Outcome::Unusable(failure));
                     self.state = State::GreetingBeforeQuit;
                     return Next::Receive;
                 }
-                self.quit(Outcome::Unusable(failure))
+                self.goodbye()
             }
             // No TLS session to say goodbye over: STARTTLS refused or not offered, or the
             // handshake failed.
@@ -431,8 +555,7 @@ impl Session {
                 } else {
                     Step::TlsHandshake
                 };
-                self.state = State::Closed;
-                Next::Close(Outcome::Unusable(Failure { step, kind: FailureKind::TlsRefused { issue, answer } }))
+                self.close_with(End::Unusable(Failure { step, kind: FailureKind::TlsRefused { issue, answer } }))
             }
         }
     }
@@ -440,6 +563,30 @@ impl Session {
     /// The EHLO keywords of this connection (empty before EHLO and after HELO).
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// The commands to write after the end of the message, in the same write: with
+    /// PIPELINING the next submitted transaction's flight, or QUIT when it was asked for
+    /// and nothing else is left. Call it just before writing the final dot.
+    pub fn finish_message(&mut self) -> Vec<Command> {
+        if self.state != State::Message || !self.pipelining || self.following.is_some() {
+            return Vec::new();
+        }
+        // A message that will not go is left for `between` to report.
+        if self.pending.front().is_some_and(|envelope| self.cannot_take(envelope).is_some()) {
+            return Vec::new();
+        }
+        if let Some(envelope) = self.pending.pop_front() {
+            let mut transaction = Transaction::new(envelope);
+            let flight = self.transaction_flight(&mut transaction);
+            self.following = Some(transaction);
+            return flight;
+        }
+        if self.quit_requested {
+            self.quit_sent = true;
+            return vec![Command::Quit];
+        }
+        Vec::new()
     }
 
     /// The message has been written; the end-of-data reply is next.
@@ -456,22 +603,31 @@ impl Session {
             State::Greeting if code == 220 => self.send(State::Ehlo, Command::Ehlo(self.params.client.clone())),
             State::Ehlo if code == 250 => {
                 self.capabilities = Capabilities::from_ehlo(&reply);
+                self.pipelining = self.capabilities.has("PIPELINING");
                 self.after_hello()
             }
             // An old server that does not know EHLO (tcllib also falls back on any 5xx).
             State::Ehlo if reply.is_permanent() => self.send(State::Helo, Command::Helo(self.params.client.clone())),
             State::Helo if code == 250 => {
                 self.capabilities = Capabilities::default();
+                self.pipelining = false;
                 self.after_hello()
             }
-            State::Greeting | State::Ehlo | State::Helo => self.unusable(FailureKind::Reply(reply)),
+            State::Greeting | State::Ehlo | State::Helo => {
+                let step = self.step();
+                self.close_with(End::Unusable(Failure { step, kind: FailureKind::Reply(reply) }))
+            }
             State::StartTls if code == 220 => {
                 self.state = State::TlsHandshake;
                 Next::StartTls
             }
             State::StartTls => self.tls_failed(TlsIssue::Refused(reply)),
-            // No reply is due while the driver handshakes or asks the policy.
-            State::TlsHandshake | State::Policy { .. } => self.close(),
+            // No reply is due while the driver handshakes, asks the policy or has nothing
+            // for the server.
+            State::TlsHandshake | State::Policy { .. } | State::Idle | State::Between { .. } | State::Message => {
+                let line = format!("{} {}", reply.code, reply.text());
+                self.lost(FailureKind::Protocol(super::ReplyError::Unrequested { line }))
+            }
             State::Auth => self.handle_auth_reply(reply),
             State::AuthCancel { fatal: true } => {
                 self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthServerNotVerified })
@@ -481,23 +637,36 @@ impl Session {
             State::Onex => self.after_onex(),
             State::Qued => self.start_auth(),
             State::Mail if code == 250 => self.send_rcpt(0),
+            State::Mail if code == 421 => self.lost(FailureKind::Reply(reply)),
             // The rest of the flight is in the server's hands: read its replies before
-            // saying goodbye, since a pipelined DATA may still get a 354 (RFC 2920 §3.1).
-            State::Mail if self.pipelining && code != 421 => {
-                self.decided = Some(Outcome::Failed(Failure { step: Step::Mail, kind: FailureKind::Reply(reply) }));
+            // going on, since a pipelined DATA may still get a 354 (RFC 2920 §3.1).
+            State::Mail if self.pipelining => {
+                if let Some(t) = self.current.as_mut() {
+                    t.mail_refused = Some(Failure { step: Step::Mail, kind: FailureKind::Reply(reply) });
+                }
                 self.send_rcpt(0)
             }
+            State::Mail => self.finish(Outcome::Failed(Failure { step: Step::Mail, kind: FailureKind::Reply(reply) })),
             State::Rcpt { index } => self.handle_rcpt(index, reply),
             State::Data => self.handle_data(reply),
             State::EndOfData if code == 250 || code == 251 => {
-                let refused = std::mem::take(&mut self.refused);
-                self.quit(Outcome::Delivered { refused })
+                let refused = self.current.as_mut().map(|t| std::mem::take(&mut t.refused)).unwrap_or_default();
+                self.finish(Outcome::Delivered { refused })
             }
-            State::Mail | State::EndOfData | State::Message => {
-                let step = self.step();
-                self.fail(Failure { step, kind: FailureKind::Reply(reply) })
+            State::EndOfData => {
+                let failure = Failure { step: Step::EndOfData, kind: FailureKind::Reply(reply) };
+                if code == 421 {
+                    return self.finish_and_lose(Outcome::Failed(failure.clone()), failure);
+                }
+                self.finish(Outcome::Failed(failure))
             }
-            State::Rset | State::EmptyData | State::GreetingBeforeQuit => self.goodbye(),
+            State::EmptyData => {
+                let outcome = self.current.as_mut().and_then(|t| t.decided.take());
+                self.finish(outcome.unwrap_or(Outcome::NotSent { refused: Vec::new() }))
+            }
+            State::Rset if code == 421 => self.lost(FailureKind::Reply(reply)),
+            State::Rset => self.between(),
+            State::GreetingBeforeQuit => self.goodbye(),
             State::Quit | State::Closed => self.close(),
         }
     }
@@ -513,31 +682,33 @@ impl Session {
             | State::Qued
             | State::StartTls
             | State::TlsHandshake
-            | State::Policy { .. } => {
-                self.state = State::Closed;
-                Next::Close(Outcome::Unusable(failure))
-            }
+            | State::Policy { .. } => self.close_with(End::Unusable(failure)),
             // Once the server has accepted us, a broken authentication is final (as a
             // broken transaction is): nothing was sent, so nothing is lost.
-            State::Auth | State::AuthCancel { .. } => {
-                self.state = State::Closed;
-                Next::Close(Outcome::Failed(failure))
+            State::Auth | State::AuthCancel { .. } => self.close_with(End::Failed(failure)),
+            // The rest of a pipelined flight after MAIL was refused, or a pipelined DATA
+            // after every recipient was refused: nothing was sent, and the refusals say why.
+            State::Rcpt { .. } | State::Data if self.current.as_ref().is_some_and(|t| t.mail_refused.is_some()) => {
+                let outcome = self.current.as_mut().map(Transaction::not_sent);
+                self.finish_and_lose(outcome.unwrap_or(Outcome::NotSent { refused: Vec::new() }), failure)
             }
-            // The rest of a pipelined flight after MAIL was refused: that refusal is the outcome.
-            State::Rcpt { .. } | State::Data if self.decided.is_some() => self.close(),
-            // A pipelined DATA after every recipient was refused: nothing was sent, and the
-            // refusals say why, as without pipelining.
-            State::Data if !self.deliverable() => {
-                let refused = std::mem::take(&mut self.refused);
-                self.decided = Some(Outcome::NotSent { refused });
-                self.close()
+            State::Data if self.current.as_ref().is_some_and(|t| !t.deliverable()) => {
+                let outcome = self.current.as_mut().map(Transaction::not_sent);
+                self.finish_and_lose(outcome.unwrap_or(Outcome::NotSent { refused: Vec::new() }), failure)
             }
-            State::Mail | State::Rcpt { .. } | State::Data | State::Message | State::EndOfData => {
-                self.state = State::Closed;
-                Next::Close(Outcome::Failed(failure))
+            // Whether the server got the final dot is unknown.
+            State::EndOfData => self.finish_and_lose(Outcome::Failed(failure.clone()), failure),
+            State::EmptyData => {
+                let outcome = self.current.as_mut().and_then(|t| t.decided.take());
+                self.finish_and_lose(outcome.unwrap_or(Outcome::NotSent { refused: Vec::new() }), failure)
             }
-            // The result is known; a broken goodbye does not change it.
-            State::Rset | State::EmptyData | State::GreetingBeforeQuit | State::Quit | State::Closed => self.close(),
+            // The message was not written in full: the server discards it.
+            State::Idle | State::Between { .. } | State::Mail | State::Rcpt { .. } | State::Data | State::Message => {
+                self.close_with(End::Lost(failure))
+            }
+            State::Rset => self.close_with(End::Lost(failure)),
+            // How the connection ends is known; a broken goodbye does not change it.
+            State::GreetingBeforeQuit | State::Quit | State::Closed => self.close(),
         }
     }
 
@@ -558,8 +729,10 @@ impl Session {
         self.after_tls()
     }
 
+    /// ONEX (one transaction only) when the server offers it, as tcllib sends it, but only
+    /// on a connection asked to carry no more than the transactions submitted already.
     fn after_tls(&mut self) -> Next {
-        if self.capabilities.has("ONEX") {
+        if self.capabilities.has("ONEX") && self.quit_requested && self.pending.len() <= 1 {
             return self.send(State::Onex, Command::Onex);
         }
         self.after_onex()
@@ -575,13 +748,13 @@ impl Session {
     /// Authenticates when credentials were given and the server offers AUTH (after
     /// STARTTLS, since the EHLO that offered it came after TLS when TLS is in use).
     fn start_auth(&mut self) -> Next {
-        if self.params.auth.is_none() || self.auth.done {
-            return self.start_mail();
+        if self.params.auth.is_none() || self.auth.done.is_some() {
+            return self.between();
         }
         let offered = self.capabilities.auth_mechanisms();
         if offered.is_empty() {
             self.notes.push("credentials given, but the server offers no AUTH: continuing unauthenticated".into());
-            return self.start_mail();
+            return self.between();
         }
         self.auth.candidates = Mechanism::STRONGEST_FIRST
             .into_iter()
@@ -595,7 +768,7 @@ impl Session {
 
     /// Starts the strongest mechanism not yet tried, or fails when none is left.
     fn next_mechanism(&mut self) -> Next {
-        let Some(auth) = self.params.auth.clone() else { return self.start_mail() };
+        let Some(auth) = self.params.auth.clone() else { return self.between() };
         let Some(&mechanism) = self.auth.candidates.front() else {
             let kind =
                 FailureKind::AuthFailed { reply: self.auth.last_reply.take(), detail: self.auth.last_problem.take() };
@@ -624,9 +797,8 @@ impl Session {
                 .as_ref()
                 .is_none_or(|e| e.mechanism() != Mechanism::DigestMd5 || e.is_complete()) =>
             {
-                self.auth.done = true;
-                self.auth.exchange = None;
-                self.start_mail()
+                self.auth.done = self.auth.exchange.take().map(|e| e.mechanism());
+                self.between()
             }
             235 => self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthServerNotVerified }),
             334 => {
@@ -657,49 +829,74 @@ impl Session {
         }
     }
 
-    /// Starts the transaction: MAIL alone, or with PIPELINING MAIL and the first flight
-    /// of RCPTs (and DATA when it may go with them).
-    fn start_mail(&mut self) -> Next {
-        if let Some(missing) = self.missing_extension() {
-            let failure = Failure { step: Step::Mail, kind: FailureKind::ExtensionMissing(missing) };
-            return self.quit(Outcome::Unusable(failure));
+    /// Between transactions: start the next submitted one, or QUIT when asked and nothing
+    /// is left, or wait for the driver.
+    fn between(&mut self) -> Next {
+        if let Some(envelope) = self.pending.pop_front() {
+            return self.start_mail(envelope);
         }
-        let size = self.params.message_size;
-        if let Some(limit) = self.capabilities.size_limit() {
-            if size > limit {
-                return self.fail(Failure { step: Step::Mail, kind: FailureKind::TooBig { size, limit } });
-            }
+        if self.quit_requested {
+            return self.goodbye();
         }
-        let mail = Command::Mail {
-            from: self.params.sender.clone(),
-            size: self.capabilities.has("SIZE").then_some(size),
-            eight_bit: self.params.eight_bit,
-            smtputf8: !self.all_addresses_ascii(),
-        };
-        self.pipelining = self.capabilities.has("PIPELINING");
-        let mut flight = vec![mail];
-        if self.pipelining {
-            flight.extend(self.rcpt_flight(0));
+        self.state = State::Idle;
+        Next::Idle
+    }
+
+    /// Starts a transaction: MAIL alone, or with PIPELINING MAIL and the first flight of
+    /// RCPTs (and DATA when it may go with them).
+    fn start_mail(&mut self, envelope: Envelope) -> Next {
+        if let Some(outcome) = self.cannot_take(&envelope) {
+            self.state = State::Between { reset: false };
+            return Next::Finished(outcome);
         }
+        let mut transaction = Transaction::new(envelope);
+        let flight = self.transaction_flight(&mut transaction);
+        self.current = Some(transaction);
         self.state = State::Mail;
         Next::Send(flight)
+    }
+
+    /// Why this server cannot take a message, before anything is sent for it: a missing
+    /// extension (another server may have it) or a size above its limit.
+    fn cannot_take(&self, envelope: &Envelope) -> Option<Outcome> {
+        if let Some(missing) = self.missing_extension(envelope) {
+            return Some(Outcome::Unusable(Failure { step: Step::Mail, kind: FailureKind::ExtensionMissing(missing) }));
+        }
+        let size = envelope.message_size;
+        match self.capabilities.size_limit() {
+            Some(limit) if size > limit => {
+                Some(Outcome::Failed(Failure { step: Step::Mail, kind: FailureKind::TooBig { size, limit } }))
+            }
+            _ => None,
+        }
+    }
+
+    /// MAIL, and with PIPELINING the first flight of RCPTs.
+    fn transaction_flight(&mut self, transaction: &mut Transaction) -> Vec<Command> {
+        let envelope = &transaction.envelope;
+        let mail = Command::Mail {
+            from: envelope.sender.clone(),
+            size: self.capabilities.has("SIZE").then_some(envelope.message_size),
+            eight_bit: envelope.eight_bit,
+            smtputf8: !(envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii())),
+        };
+        let mut flight = vec![mail];
+        if self.pipelining {
+            flight.extend(self.rcpt_flight(transaction, 0));
+        }
+        flight
     }
 
     /// The extension this message needs and the server does not offer: SMTPUTF8 for an
     /// address that is not ASCII, 8BITMIME for 8-bit bytes (a server offering SMTPUTF8
     /// must offer 8BITMIME too, RFC 6531 §3.1, so both are checked).
-    fn missing_extension(&self) -> Option<Extension> {
-        let p = &self.params;
-        if let Some(address) = std::iter::once(&p.sender).chain(&p.recipients).find(|a| !a.is_ascii()) {
+    fn missing_extension(&self, envelope: &Envelope) -> Option<Extension> {
+        if let Some(address) = std::iter::once(&envelope.sender).chain(&envelope.recipients).find(|a| !a.is_ascii()) {
             if !self.capabilities.has("SMTPUTF8") {
                 return Some(Extension::SmtpUtf8 { address: address.clone() });
             }
         }
-        (p.eight_bit && !self.capabilities.has("8BITMIME")).then_some(Extension::EightBitMime)
-    }
-
-    fn all_addresses_ascii(&self) -> bool {
-        self.params.sender.is_ascii() && self.params.recipients.iter().all(|a| a.is_ascii())
+        (envelope.eight_bit && !self.capabilities.has("8BITMIME")).then_some(Extension::EightBitMime)
     }
 
     /// The RCPT commands from `index` on that go in the next flight: one without
@@ -711,99 +908,118 @@ impl Session {
     /// accepted so far when the message must not go to anyone (some recipient refused,
     /// no `-atleastone`). With one recipient, or with `-atleastone`, a 354 after refusals
     /// means no recipient was accepted, and the dot then delivers nothing.
-    fn rcpt_flight(&mut self, index: usize) -> Vec<Command> {
-        let recipients = &self.params.recipients;
-        let end = if self.pipelining { (index + MAX_FLIGHT_RCPTS).min(recipients.len()) } else { index + 1 };
+    fn rcpt_flight(&self, transaction: &mut Transaction, index: usize) -> Vec<Command> {
+        let envelope = &transaction.envelope;
+        let count = envelope.recipients.len();
+        let end = if self.pipelining { (index + MAX_FLIGHT_RCPTS).min(count) } else { index + 1 };
         let mut flight: Vec<Command> =
-            recipients.get(index..end).unwrap_or_default().iter().cloned().map(Command::Rcpt).collect();
-        self.rcpts_sent = end;
-        if self.pipelining && end == recipients.len() && (self.params.at_least_one || recipients.len() == 1) {
+            envelope.recipients.get(index..end).unwrap_or_default().iter().cloned().map(Command::Rcpt).collect();
+        if self.pipelining && end == count && (envelope.at_least_one || count == 1) {
             flight.push(Command::Data);
-            self.data_sent = true;
+            transaction.data_sent = true;
         }
+        transaction.rcpts_sent = end;
         flight
     }
 
     /// Waits for the reply to RCPT `index`, writing its flight first if that is not done.
     fn send_rcpt(&mut self, index: usize) -> Next {
-        if index < self.rcpts_sent {
+        let Some(mut transaction) = self.current.take() else { return self.close() };
+        let next = if index < transaction.rcpts_sent {
             self.state = State::Rcpt { index };
-            return Next::Receive;
-        }
-        // Past the last recipient, or MAIL was refused and its flight is drained.
-        if index >= self.params.recipients.len() || self.decided.is_some() {
+            Next::Receive
+        } else if index >= transaction.envelope.recipients.len() || transaction.mail_refused.is_some() {
+            // Past the last recipient, or MAIL was refused and its flight is drained.
+            self.current = Some(transaction);
             return self.after_rcpts();
-        }
-        let flight = self.rcpt_flight(index);
-        self.state = State::Rcpt { index };
-        Next::Send(flight)
+        } else {
+            let flight = self.rcpt_flight(&mut transaction, index);
+            self.state = State::Rcpt { index };
+            Next::Send(flight)
+        };
+        self.current = Some(transaction);
+        next
     }
 
     fn handle_rcpt(&mut self, index: usize, reply: Reply) -> Next {
+        let Some(transaction) = self.current.as_mut() else { return self.close() };
         match reply.code {
             // 421: the server is closing the connection; no further command can succeed.
             // After a refused MAIL that refusal is the better explanation.
-            421 if self.decided.is_some() => return self.close(),
-            421 => return self.fail(Failure { step: Step::Rcpt, kind: FailureKind::Reply(reply) }),
+            421 if transaction.mail_refused.is_some() => {
+                let outcome = transaction.not_sent();
+                let failure = Failure { step: Step::Rcpt, kind: FailureKind::Reply(reply) };
+                return self.finish_and_lose(outcome, failure);
+            }
+            421 => return self.lost(FailureKind::Reply(reply)),
             // MAIL was refused: the replies of its flight mean nothing.
-            _ if self.decided.is_some() => {}
-            250 | 251 => self.accepted += 1,
+            _ if transaction.mail_refused.is_some() => {}
+            250 | 251 => transaction.accepted += 1,
             _ => {
                 // send_rcpt waits only for replies to recipients that exist.
-                let Some(address) = self.params.recipients.get(index).cloned() else {
+                let Some(address) = transaction.envelope.recipients.get(index).cloned() else {
                     let line = format!("{} {}", reply.code, reply.text());
-                    let kind = FailureKind::Protocol(super::ReplyError::Unrequested { line });
-                    return self.fail(Failure { step: Step::Rcpt, kind });
+                    return self.lost(FailureKind::Protocol(super::ReplyError::Unrequested { line }));
                 };
-                self.refused.push(Refusal { address, reply });
+                transaction.refused.push(Refusal { address, reply });
             }
         }
         self.send_rcpt(index + 1)
     }
 
-    /// Whether the message goes out: only when every recipient was accepted, or with
-    /// `at_least_one` when some were (tcllib's rule), and MAIL was not refused.
-    fn deliverable(&self) -> bool {
-        self.decided.is_none() && self.accepted > 0 && (self.refused.is_empty() || self.params.at_least_one)
-    }
-
     /// After the last RCPT reply: DATA (its reply is next if it was pipelined), or the end
-    /// of a transaction that will not send anything.
+    /// of a transaction that will not send anything (RSET when MAIL was accepted).
     fn after_rcpts(&mut self) -> Next {
-        if self.data_sent {
+        let Some(transaction) = self.current.as_mut() else { return self.close() };
+        if transaction.data_sent {
             self.state = State::Data;
             return Next::Receive;
         }
-        if self.decided.is_some() {
-            return self.goodbye();
-        }
-        if self.deliverable() {
+        if transaction.deliverable() {
             return self.send(State::Data, Command::Data);
         }
-        self.not_sent()
+        let reset = transaction.mail_refused.is_none();
+        let outcome = transaction.not_sent();
+        self.finish_with(outcome, reset)
     }
 
     /// The reply to DATA. A pipelined DATA also gets here when the transaction failed
     /// before it; if the server then says 354 anyway, a lone dot ends the empty data
     /// section (RFC 2920 §3.1).
     fn handle_data(&mut self, reply: Reply) -> Next {
-        if self.deliverable() {
-            if reply.code == 354 {
-                return self.start_message();
+        let Some(transaction) = self.current.as_mut() else { return self.close() };
+        if reply.code == 421 {
+            if transaction.deliverable() {
+                return self.lost(FailureKind::Reply(reply));
             }
-            return self.fail(Failure { step: Step::Data, kind: FailureKind::Reply(reply) });
+            let outcome = transaction.not_sent();
+            return self.finish_and_lose(outcome, Failure { step: Step::Data, kind: FailureKind::Reply(reply) });
         }
-        let mail_refused = self.decided.is_some();
-        if !mail_refused {
-            let refused = std::mem::take(&mut self.refused);
-            self.decided = Some(Outcome::NotSent { refused });
+        if transaction.deliverable() {
+            if reply.code == 354 {
+                self.state = State::Message;
+                return Next::SendMessage;
+            }
+            // MAIL and RCPT were accepted: the transaction is open on the server, and is
+            // reset unless only QUIT follows.
+            let reset = !self.quit_requested || !self.pending.is_empty();
+            return self
+                .finish_with(Outcome::Failed(Failure { step: Step::Data, kind: FailureKind::Reply(reply) }), reset);
         }
+        let mail_refused = transaction.mail_refused.is_some();
+        let accepted = transaction.accepted;
+        let outcome = transaction.not_sent();
         match reply.code {
-            354 if self.accepted == 0 => {
+            354 if accepted == 0 => {
                 self.notes.push("DATA accepted although no recipient was: ending it empty".into());
+                transaction.decided = Some(outcome);
                 self.state = State::EmptyData;
-                self.quit_sent = true;
-                Next::Send(vec![Command::Dot, Command::Quit])
+                let mut flight = vec![Command::Dot];
+                if self.quit_requested && self.pending.is_empty() {
+                    self.quit_sent = true;
+                    flight.push(Command::Quit);
+                }
+                Next::Send(flight)
             }
             // Never reached while DATA is pipelined only when a partial delivery is
             // acceptable (see `rcpt_flight`). Should that change, dropping the connection
@@ -811,63 +1027,59 @@ impl Session {
             // would deliver an empty message.
             354 => {
                 self.notes.push("DATA accepted but the message must not be sent: closing".into());
-                self.close()
+                let failure = Failure { step: Step::Data, kind: FailureKind::Reply(reply) };
+                self.finish_and_lose(outcome, failure)
             }
-            421 => self.close(),
-            _ if mail_refused => self.goodbye(),
-            _ => self.reset(),
+            _ => self.finish_with(outcome, !mail_refused),
         }
     }
 
-    /// Nothing is sent because of refused recipients: reset the transaction (as tcllib
-    /// does) and say goodbye.
-    fn not_sent(&mut self) -> Next {
-        let refused = std::mem::take(&mut self.refused);
-        self.decided = Some(Outcome::NotSent { refused });
-        self.reset()
+    /// The current transaction ended, the connection stays.
+    fn finish(&mut self, outcome: Outcome) -> Next {
+        self.finish_with(outcome, false)
     }
 
-    /// RSET, with QUIT in the same flight when the server pipelines.
+    /// The current transaction ended; `reset`: RSET before anything else.
+    fn finish_with(&mut self, outcome: Outcome, reset: bool) -> Next {
+        self.current = None;
+        self.state = State::Between { reset };
+        Next::Finished(outcome)
+    }
+
+    /// The current transaction ended, and so did the connection.
+    fn finish_and_lose(&mut self, outcome: Outcome, failure: Failure) -> Next {
+        self.current = None;
+        self.state = State::Closed;
+        self.end = Some(End::Lost(failure));
+        Next::Finished(outcome)
+    }
+
+    /// The connection ended with the current transaction unfinished (its message was
+    /// not written in full).
+    fn lost(&mut self, kind: FailureKind) -> Next {
+        let step = self.step();
+        self.close_with(End::Lost(Failure { step, kind }))
+    }
+
+    /// RSET after a transaction left half done, with QUIT in the same flight when the
+    /// server pipelines and nothing else is left.
     fn reset(&mut self) -> Next {
         self.state = State::Rset;
-        if self.pipelining {
+        if self.pipelining && self.quit_requested && self.pending.is_empty() {
             self.quit_sent = true;
             return Next::Send(vec![Command::Rset, Command::Quit]);
         }
         Next::Send(vec![Command::Rset])
     }
 
-    /// DATA got its 354: the message is next, followed by QUIT when the server pipelines
-    /// (success still only counts once the end of data has its 250).
-    fn start_message(&mut self) -> Next {
-        self.state = State::Message;
-        if self.pipelining {
-            self.quit_sent = true;
-            return Next::SendMessage(vec![Command::Quit]);
-        }
-        Next::SendMessage(Vec::new())
-    }
-
-    fn unusable(&mut self, kind: FailureKind) -> Next {
-        let step = self.step();
-        self.state = State::Closed;
-        Next::Close(Outcome::Unusable(Failure { step, kind }))
-    }
-
-    /// Ends a failed transaction: a polite QUIT, unless the server already said (421) it
-    /// is closing the connection.
+    /// Ends the connection after a failed setup: a polite QUIT, unless the server already
+    /// said (421) it is closing the connection.
     fn fail(&mut self, failure: Failure) -> Next {
         let closing = matches!(&failure.kind, FailureKind::Reply(r) if r.code == 421);
-        let outcome = Outcome::Failed(failure);
         if closing {
-            self.state = State::Closed;
-            return Next::Close(outcome);
+            return self.close_with(End::Failed(failure));
         }
-        self.quit(outcome)
-    }
-
-    fn quit(&mut self, outcome: Outcome) -> Next {
-        self.decided = Some(outcome);
+        self.end = Some(End::Failed(failure));
         self.goodbye()
     }
 
@@ -881,10 +1093,14 @@ impl Session {
         self.send(State::Quit, Command::Quit)
     }
 
+    fn close_with(&mut self, end: End) -> Next {
+        self.end = Some(end);
+        self.close()
+    }
+
+    /// The end, as decided (QUIT when nothing else was); the same every time.
     fn close(&mut self) -> Next {
         self.state = State::Closed;
-        let outcome =
-            self.decided.take().unwrap_or(Outcome::Failed(Failure { step: Step::Quit, kind: FailureKind::Closed }));
-        Next::Close(outcome)
+        Next::Close(self.end.get_or_insert(End::Quit).clone())
     }
 }

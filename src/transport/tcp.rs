@@ -152,6 +152,14 @@ impl Connection {
         }
     }
 
+    /// The TLS protocol version and cipher in use, or `None` in plaintext.
+    pub fn tls_details(&self) -> Option<(String, String)> {
+        let Stream::Tls(tls) = &self.stream else { return None };
+        let ssl = tls.ssl();
+        let cipher = ssl.current_cipher().map_or_else(String::new, |c| c.name().to_string());
+        Some((ssl.version_str().to_string(), cipher))
+    }
+
     /// Whether the server's address is a loopback one (127.0.0.0/8, ::1): traffic to it
     /// never leaves the machine.
     pub fn peer_is_loopback(&self) -> bool {

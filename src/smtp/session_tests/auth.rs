@@ -24,7 +24,7 @@ fn auth_plain_on_loopback_needs_no_policy() {
 
 #[test]
 fn auth_response_on_the_wire_is_the_base64_credentials() {
-    let mut session = Session::new(auth_params(true)).unwrap();
+    let mut session = one_message_session(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
     session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "AUTH PLAIN".into()] });
     let Next::Send(flight) = session.handle_reply(reply(334, "")) else { panic!("no response") };
@@ -63,7 +63,7 @@ fn all_mechanisms_refused_fails_with_the_last_reply() {
 
 #[test]
 fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
-    let mut session = Session::new(auth_params(true)).unwrap();
+    let mut session = one_message_session(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
     let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "SIZE".into()] });
     assert!(matches!(next, Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
@@ -121,7 +121,7 @@ fn auth_comes_after_starttls_and_needs_no_policy_over_tls() {
     ];
     script.extend([r(334, ""), r(235, "ok")]);
     script.extend(delivery_script());
-    let params = Params { starttls: true, ..auth_params(false) };
+    let params = Case { starttls: true, ..auth_params(false) };
     let (sent, _) = run(params, &script);
     assert_eq!(
         &sent[..6],

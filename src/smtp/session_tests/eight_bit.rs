@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn eight_bit() -> Params {
-    Params { eight_bit: true, ..to(&["c@d"]) }
+fn eight_bit() -> Case {
+    Case { eight_bit: true, ..to(&["c@d"]) }
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn a_utf8_recipient_declares_smtputf8_and_is_sent_as_utf8() {
 
 #[test]
 fn a_utf8_sender_with_an_8bit_message_declares_both() {
-    let params = Params { sender: "andré@b".into(), ..eight_bit() };
+    let params = Case { sender: "andré@b".into(), ..eight_bit() };
     let script = [greeting(), ehlo(&["8BITMIME", "SMTPUTF8"]), ok(), ok(), go_ahead(), queued(), bye()];
     let (sent, _) = run(params, &script);
     assert_eq!(sent[1], "MAIL FROM:<andré@b> BODY=8BITMIME SMTPUTF8");

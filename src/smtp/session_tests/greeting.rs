@@ -61,7 +61,7 @@ fn helo_session_uses_no_capabilities() {
     // The refused EHLO reply lists keywords; after HELO none of them may be used: no ONEX,
     // no SIZE= and no size check (350 > 100).
     let refused_ehlo = multi(500, &["unrecognized command", "SIZE 100", "ONEX", "XQUE"]);
-    let params = Params { queue: true, recipients: vec!["c@d".into()], ..params() };
+    let params = Case { queue: true, recipients: vec!["c@d".into()], ..params() };
     let (sent, outcome) = run(params, &[greeting(), refused_ehlo, ok(), ok(), ok(), go_ahead(), queued(), bye()]);
     assert_eq!(
         sent,

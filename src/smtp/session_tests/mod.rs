@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::secret::Secret;
+use crate::smtp::session::InvalidParams;
 use crate::smtp::ReplyError;
 
 mod auth;
@@ -18,6 +19,7 @@ mod greeting;
 mod onex_qued;
 mod params;
 mod pipelining;
+mod reuse;
 mod timeouts;
 mod tls;
 mod transaction;
@@ -102,20 +104,99 @@ fn refusal(address: &str, code: u16, text: &str) -> Refusal {
     Refusal { address: address.into(), reply: reply(code, text) }
 }
 
-fn failed(step: Step, kind: FailureKind) -> Outcome {
-    Outcome::Failed(Failure { step, kind })
+fn failed(step: Step, kind: FailureKind) -> Conclusion {
+    Conclusion::Failed(Failure { step, kind })
 }
 
-fn unusable(step: Step, kind: FailureKind) -> Outcome {
-    Outcome::Unusable(Failure { step, kind })
+fn unusable(step: Step, kind: FailureKind) -> Conclusion {
+    Conclusion::Unusable(Failure { step, kind })
 }
 
-fn delivered(refused: Vec<Refusal>) -> Outcome {
-    Outcome::Delivered { refused }
+fn delivered(refused: Vec<Refusal>) -> Conclusion {
+    Conclusion::Delivered { refused }
 }
 
-fn not_sent(refused: Vec<Refusal>) -> Outcome {
-    Outcome::NotSent { refused }
+fn not_sent(refused: Vec<Refusal>) -> Conclusion {
+    Conclusion::NotSent { refused }
+}
+
+/// How a connection that carries one message ended, as `client::send` concludes it from
+/// the message's outcome and the connection's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Conclusion {
+    Delivered {
+        refused: Vec<Refusal>,
+    },
+    NotSent {
+        refused: Vec<Refusal>,
+    },
+    /// The transaction failed; the send fails.
+    Failed(Failure),
+    /// The server could not be used: the next one is tried.
+    Unusable(Failure),
+    RetryWithoutTls,
+}
+
+impl Conclusion {
+    fn of(outcome: Option<Outcome>, end: End) -> Conclusion {
+        match (outcome, end) {
+            (Some(Outcome::Delivered { refused }), _) => Conclusion::Delivered { refused },
+            (Some(Outcome::NotSent { refused }), _) => Conclusion::NotSent { refused },
+            (Some(Outcome::Failed(f)), _) => Conclusion::Failed(f),
+            (Some(Outcome::Unusable(f)), _) | (None, End::Unusable(f)) => Conclusion::Unusable(f),
+            (None, End::Failed(f) | End::Lost(f)) => Conclusion::Failed(f),
+            (None, End::RetryWithoutTls) => Conclusion::RetryWithoutTls,
+            (None, End::Quit) => panic!("the connection quit before its message ended"),
+        }
+    }
+}
+
+/// What one test connection carries: the connection's parameters and its one message's
+/// envelope, in one value so that tests can change either with `..params()`.
+#[derive(Debug, Clone)]
+struct Case {
+    client: String,
+    queue: bool,
+    starttls: bool,
+    auth: Option<AuthParams>,
+    loopback: bool,
+    sender: String,
+    recipients: Vec<String>,
+    at_least_one: bool,
+    message_size: u64,
+    eight_bit: bool,
+    timeouts: Timeouts,
+}
+
+impl Case {
+    fn split(self) -> (Params, Envelope) {
+        let params = Params {
+            client: self.client,
+            queue: self.queue,
+            starttls: self.starttls,
+            auth: self.auth,
+            loopback: self.loopback,
+            timeouts: self.timeouts,
+        };
+        let envelope = Envelope {
+            sender: self.sender,
+            recipients: self.recipients,
+            at_least_one: self.at_least_one,
+            message_size: self.message_size,
+            eight_bit: self.eight_bit,
+        };
+        (params, envelope)
+    }
+}
+
+/// A session that carries `case`'s message and then quits, as `client::send` makes it;
+/// the error of `new` or `submit` if the case is invalid.
+fn one_message_session(case: Case) -> Result<Session, InvalidParams> {
+    let (params, envelope) = case.split();
+    let mut session = Session::new(params)?;
+    session.submit(envelope)?;
+    session.quit();
+    Ok(session)
 }
 
 /// What a dialogue looked like from the client's side.
@@ -128,14 +209,15 @@ struct Transcript {
     /// What the engine said it was waiting for (`step()`, `timeout()`) at each wait: before
     /// each reply is read, and while the message is written.
     waits: Vec<(Step, Duration)>,
-    outcome: Outcome,
+    outcome: Conclusion,
 }
 
 /// Runs one connection against `script` and returns the whole transcript. Panics when the
 /// engine waits for more events than scripted, ends with script entries left over, or
 /// never ends.
-fn drive(params: Params, script: &[Scripted]) -> Transcript {
-    let mut session = Session::new(params).expect("test params are valid");
+fn drive(case: Case, script: &[Scripted]) -> Transcript {
+    let mut session = one_message_session(case).expect("test params are valid");
+    let mut finished = None;
     let mut events = script.iter();
     let mut sent: Vec<String> = Vec::new();
     let mut flights: Vec<Vec<String>> = Vec::new();
@@ -147,11 +229,19 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
     let max_rounds = script.len() + 1;
     for _ in 0..max_rounds {
         next = match next {
-            Next::Close(outcome) => {
+            Next::Close(end) => {
                 let unused: Vec<_> = events.collect();
-                assert!(unused.is_empty(), "the engine closed with {outcome:?} but {unused:?} remain unused");
+                assert!(unused.is_empty(), "the engine closed with {end:?} but {unused:?} remain unused");
+                assert_eq!(session.resume(), Next::Close(end.clone()), "the end is not sticky");
+                let outcome = Conclusion::of(finished, end);
                 return Transcript { sent, flights, waits, outcome };
             }
+            Next::Finished(outcome) => {
+                assert!(finished.is_none(), "a second transaction finished: {outcome:?}");
+                finished = Some(outcome);
+                session.resume()
+            }
+            Next::Idle => panic!("a session asked to quit waits for a transaction; sent {sent:?}"),
             Next::Send(commands) => {
                 let first = commands.first().expect("a flight has a command");
                 assert_eq!(session.step(), first.step(), "the engine waits for a step other than {first}'s");
@@ -173,9 +263,10 @@ fn drive(params: Params, script: &[Scripted]) -> Transcript {
                 }
                 other => panic!("the engine asks the policy about {issue:?} but the script has {other:?}"),
             },
-            Next::SendMessage(after) => {
+            Next::SendMessage => {
                 assert_eq!(session.step(), Step::Message, "no reply is due while the message is written");
                 waits.push((session.step(), session.timeout()));
+                let after = session.finish_message();
                 let mut flight = vec!["<message>".to_string()];
                 flight.extend(after.iter().map(Command::to_string));
                 sent.extend(flight.iter().cloned());
@@ -231,7 +322,7 @@ fn feed(
 }
 
 /// The commands sent and the outcome of one scripted connection.
-fn run(params: Params, script: &[Scripted]) -> (Vec<String>, Outcome) {
+fn run(params: Case, script: &[Scripted]) -> (Vec<String>, Conclusion) {
     let transcript = drive(params, script);
     (transcript.sent, transcript.outcome)
 }
@@ -251,8 +342,8 @@ fn test_timeouts() -> Timeouts {
 }
 
 /// From a@b to c@d and e@f, 350 bytes, no -queue, no -atleastone.
-fn params() -> Params {
-    Params {
+fn params() -> Case {
+    Case {
         client: "client.example".into(),
         queue: false,
         starttls: false,
@@ -267,8 +358,8 @@ fn params() -> Params {
     }
 }
 
-fn to(recipients: &[&str]) -> Params {
-    Params { recipients: recipients.iter().map(|s| s.to_string()).collect(), ..params() }
+fn to(recipients: &[&str]) -> Case {
+    Case { recipients: recipients.iter().map(|s| s.to_string()).collect(), ..params() }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -299,14 +390,14 @@ fn greeting_reply() -> Reply {
 }
 
 /// `params()` with the one recipient c@d.
-fn params_one_rcpt() -> Params {
-    Params { recipients: vec!["c@d".into()], ..params() }
+fn params_one_rcpt() -> Case {
+    Case { recipients: vec!["c@d".into()], ..params() }
 }
 
 /// `params_one_rcpt()` with -username alice -password s3cret; `loopback` says whether the
 /// server is on loopback (where a password may go in clear).
-fn auth_params(loopback: bool) -> Params {
-    Params {
+fn auth_params(loopback: bool) -> Case {
+    Case {
         auth: Some(AuthParams {
             username: "alice".into(),
             password: Secret::from_text("s3cret"),

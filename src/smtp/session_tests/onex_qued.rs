@@ -4,8 +4,8 @@
 use super::*;
 
 /// The commands between EHLO and MAIL, for a one-recipient delivery.
-fn between_ehlo_and_mail(params: Params, script_after_ehlo_reply: &[Scripted]) -> Vec<String> {
-    let params = Params { recipients: vec!["c@d".into()], ..params };
+fn between_ehlo_and_mail(params: Case, script_after_ehlo_reply: &[Scripted]) -> Vec<String> {
+    let params = Case { recipients: vec!["c@d".into()], ..params };
     let mut script = vec![greeting()];
     script.extend_from_slice(script_after_ehlo_reply);
     script.extend([ok(), ok(), go_ahead(), queued(), bye()]);
@@ -34,13 +34,13 @@ fn onex_is_not_sent_unless_announced() {
 
 #[test]
 fn qued_is_sent_with_queue_when_xque_is_announced() {
-    let params = Params { queue: true, ..params() };
+    let params = Case { queue: true, ..params() };
     assert_eq!(between_ehlo_and_mail(params, &[ehlo(&["XQUE"]), ok()]), strings(&["QUED"]));
 }
 
 #[test]
 fn qued_refusal_is_ignored() {
-    let params = Params { queue: true, ..params() };
+    let params = Case { queue: true, ..params() };
     assert_eq!(between_ehlo_and_mail(params, &[ehlo(&["XQUE"]), r(502, "no")]), strings(&["QUED"]));
 }
 
@@ -51,12 +51,12 @@ fn qued_is_not_sent_without_queue() {
 
 #[test]
 fn qued_is_not_sent_when_xque_is_not_announced() {
-    let params = Params { queue: true, ..params() };
+    let params = Case { queue: true, ..params() };
     assert_eq!(between_ehlo_and_mail(params, &[ehlo(&["PIPELINING"])]), Vec::<String>::new());
 }
 
 #[test]
 fn onex_then_qued_come_between_ehlo_and_mail() {
-    let params = Params { queue: true, ..params() };
+    let params = Case { queue: true, ..params() };
     assert_eq!(between_ehlo_and_mail(params, &[ehlo(&["XQUE", "ONEX"]), ok(), ok()]), strings(&["ONEX", "QUED"]));
 }

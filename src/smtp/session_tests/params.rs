@@ -2,29 +2,28 @@
 //! a bad client name, no recipients) and the null sender it accepts.
 
 use super::*;
-use crate::smtp::session::InvalidParams;
 
-fn refused(params: Params) -> bool {
-    matches!(Session::new(params), Err(InvalidParams(_)))
+fn refused(params: Case) -> bool {
+    matches!(one_message_session(params), Err(InvalidParams(_)))
 }
 
 #[test]
 fn new_refuses_cr_lf_or_nul_in_the_client_name() {
     for bad in ["client\r\nMAIL FROM:<x@y>", "client\r", "client\n", "cli\0ent"] {
-        assert!(refused(Params { client: bad.into(), ..params() }), "{bad:?}");
+        assert!(refused(Case { client: bad.into(), ..params() }), "{bad:?}");
     }
 }
 
 #[test]
 fn new_refuses_a_client_name_with_a_space_or_empty() {
-    assert!(refused(Params { client: "client example".into(), ..params() }));
-    assert!(refused(Params { client: String::new(), ..params() }));
+    assert!(refused(Case { client: "client example".into(), ..params() }));
+    assert!(refused(Case { client: String::new(), ..params() }));
 }
 
 #[test]
 fn new_refuses_cr_lf_or_nul_in_the_sender() {
     for bad in ["a@b>\r\nRCPT TO:<evil@x", "a@b\r", "a@b\n", "a\0@b"] {
-        assert!(refused(Params { sender: bad.into(), ..params() }), "{bad:?}");
+        assert!(refused(Case { sender: bad.into(), ..params() }), "{bad:?}");
     }
 }
 
@@ -37,10 +36,10 @@ fn new_refuses_cr_lf_or_nul_in_any_recipient() {
 
 #[test]
 fn new_refuses_an_empty_recipient_list() {
-    assert_eq!(Session::new(to(&[])).unwrap_err(), InvalidParams("no recipients".into()));
+    assert_eq!(one_message_session(to(&[])).unwrap_err(), InvalidParams("no recipients".into()));
 }
 
 #[test]
 fn new_accepts_the_null_sender() {
-    assert!(Session::new(Params { sender: String::new(), ..params() }).is_ok());
+    assert!(one_message_session(Case { sender: String::new(), ..params() }).is_ok());
 }

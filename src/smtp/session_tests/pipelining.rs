@@ -13,7 +13,7 @@ fn flights(items: &[&[&str]]) -> Vec<Vec<String>> {
 }
 
 /// The flights and outcome of one scripted connection.
-fn run_flights(params: Params, script: &[Scripted]) -> (Vec<Vec<String>>, Outcome) {
+fn run_flights(params: Case, script: &[Scripted]) -> (Vec<Vec<String>>, Conclusion) {
     let transcript = drive(params, script);
     (transcript.flights, transcript.outcome)
 }
@@ -57,7 +57,7 @@ fn a_refused_recipient_without_at_least_one_resets_and_quits_in_one_flight() {
 
 #[test]
 fn with_at_least_one_data_goes_in_the_flight_and_mixed_results_are_reported() {
-    let params = Params { at_least_one: true, ..to(&["c@d", "e@f", "g@h"]) };
+    let params = Case { at_least_one: true, ..to(&["c@d", "e@f", "g@h"]) };
     let script = [greeting(), pipelining(), ok(), r(550, "no c"), ok(), r(450, "later g"), go_ahead(), queued(), bye()];
     let (flights_sent, outcome) = run_flights(params, &script);
     assert_eq!(
@@ -70,7 +70,7 @@ fn with_at_least_one_data_goes_in_the_flight_and_mixed_results_are_reported() {
 #[test]
 fn data_354_after_every_recipient_was_refused_is_ended_with_a_lone_dot() {
     // RFC 2920 §3.1: the client must check DATA's reply too; a 354 is ended with ".".
-    let params = Params { at_least_one: true, ..params() };
+    let params = Case { at_least_one: true, ..params() };
     let script = [
         greeting(),
         pipelining(),
@@ -216,7 +216,7 @@ fn delivered_stays_delivered_when_the_pipelined_quit_gets_no_reply() {
 #[test]
 fn many_recipients_go_in_flights_of_a_hundred() {
     let names: Vec<String> = (0..150).map(|i| format!("r{i}@d")).collect();
-    let params = Params { at_least_one: true, recipients: names, ..params() };
+    let params = Case { at_least_one: true, recipients: names, ..params() };
     let mut script = vec![greeting(), pipelining(), ok()];
     script.extend((0..150).map(|_| ok()));
     script.extend([go_ahead(), queued(), bye()]);
@@ -231,7 +231,7 @@ fn many_recipients_go_in_flights_of_a_hundred() {
 
 #[test]
 fn nothing_is_pipelined_across_starttls_ehlo_or_auth() {
-    let params = Params { starttls: true, ..auth_params(false) };
+    let params = Case { starttls: true, ..auth_params(false) };
     let offer = ["PIPELINING", "STARTTLS", "AUTH PLAIN"];
     let script = [
         greeting(),

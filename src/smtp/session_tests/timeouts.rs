@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn each_wait_uses_its_own_timeout() {
-    let params = Params { queue: true, ..params() };
+    let params = Case { queue: true, ..params() };
     let script = [greeting(), ehlo(&["ONEX", "XQUE"]), ok(), ok(), ok(), ok(), ok(), go_ahead(), queued(), bye()];
     let transcript = drive(params, &script);
     assert_eq!(transcript.outcome, delivered(vec![]));
@@ -49,7 +49,7 @@ fn helo_and_rset_wait_the_command_timeout() {
 
 #[test]
 fn new_session_awaits_the_greeting() {
-    let session = Session::new(params()).unwrap();
+    let session = one_message_session(params()).unwrap();
     assert_eq!(session.step(), Step::Greeting);
     assert_eq!(session.timeout(), secs(2));
     assert_eq!(session.write_timeout(), secs(8));
@@ -58,12 +58,12 @@ fn new_session_awaits_the_greeting() {
 
 #[test]
 fn end_of_data_wait_starts_after_message_sent() {
-    let mut session = Session::new(to(&["c@d"])).unwrap();
+    let mut session = one_message_session(to(&["c@d"])).unwrap();
     assert!(matches!(session.handle_reply(reply(220, "hi")), Next::Send(c) if matches!(c[..], [Command::Ehlo(_)])));
     assert!(matches!(session.handle_reply(reply(250, "hi")), Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
     assert!(matches!(session.handle_reply(reply(250, "ok")), Next::Send(c) if matches!(c[..], [Command::Rcpt(_)])));
     assert_eq!(session.handle_reply(reply(250, "ok")), Next::Send(vec![Command::Data]));
-    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage(vec![]));
+    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage);
     assert_eq!((session.step(), session.timeout()), (Step::Message, secs(8)));
     session.message_sent();
     assert_eq!((session.step(), session.timeout()), (Step::EndOfData, secs(6)));

@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn tls_params() -> Params {
-    Params { starttls: true, recipients: vec!["c@d".into()], ..params() }
+fn tls_params() -> Case {
+    Case { starttls: true, recipients: vec!["c@d".into()], ..params() }
 }
 
 const DELIVERY: [&str; 5] = ["MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA", "<message>", "QUIT"];
@@ -138,12 +138,12 @@ fn failed_handshake_with_policy_insecure_asks_for_a_plaintext_reconnect() {
         Scripted::Policy(issue, PolicyAnswer::Insecure),
     ];
     let (_, outcome) = run(tls_params(), &script);
-    assert_eq!(outcome, Outcome::RetryWithoutTls);
+    assert_eq!(outcome, Conclusion::RetryWithoutTls);
 }
 
 #[test]
 fn implicit_tls_handshake_comes_before_the_greeting() {
-    let mut session = Session::new(tls_params()).unwrap();
+    let mut session = one_message_session(tls_params()).unwrap();
     assert_eq!(session.step(), Step::Greeting);
     assert_eq!(session.tls_established(), Next::Receive);
     assert!(session.is_tls());
@@ -156,7 +156,7 @@ fn implicit_tls_handshake_comes_before_the_greeting() {
 
 #[test]
 fn implicit_tls_unverified_and_insecure_still_reads_the_greeting() {
-    let mut session = Session::new(tls_params()).unwrap();
+    let mut session = one_message_session(tls_params()).unwrap();
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue));
     assert_eq!(session.policy_answer(PolicyAnswer::Insecure), Next::Receive);
@@ -165,7 +165,7 @@ fn implicit_tls_unverified_and_insecure_still_reads_the_greeting() {
 
 #[test]
 fn implicit_tls_unverified_and_secure_quits_after_the_greeting() {
-    let mut session = Session::new(tls_params()).unwrap();
+    let mut session = one_message_session(tls_params()).unwrap();
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     let answer = secure("no -tlspolicy allows it");
     assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue.clone()));
@@ -174,19 +174,19 @@ fn implicit_tls_unverified_and_secure_quits_after_the_greeting() {
     assert_eq!((session.step(), session.timeout()), (Step::Quit, secs(7)));
     assert_eq!(session.handle_reply(greeting_reply()), Next::Send(vec![Command::Quit]));
     let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
-    assert_eq!(session.handle_reply(reply(221, "bye")), Next::Close(Outcome::Unusable(failure)));
+    assert_eq!(session.handle_reply(reply(221, "bye")), Next::Close(End::Unusable(failure)));
 }
 
 #[test]
 fn implicit_tls_unverified_and_secure_without_greeting_closes() {
-    let mut session = Session::new(tls_params()).unwrap();
+    let mut session = one_message_session(tls_params()).unwrap();
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     let answer = secure("no -tlspolicy allows it");
     session.tls_failed(issue.clone());
     assert_eq!(session.policy_answer(answer.clone()), Next::Receive);
     let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
     let timeout = FailureKind::Timeout(Duration::from_secs(10));
-    assert_eq!(session.handle_failure(timeout), Next::Close(Outcome::Unusable(failure)));
+    assert_eq!(session.handle_failure(timeout), Next::Close(End::Unusable(failure)));
 }
 
 #[test]

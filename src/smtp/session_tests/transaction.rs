@@ -38,8 +38,8 @@ fn end_of_data_251_counts_as_delivered() {
 // ---------------------------------------------------------------------------------------
 
 /// The MAIL command of a one-recipient delivery after `ehlo_reply`.
-fn mail_command_after(params: Params, ehlo_reply: Scripted) -> String {
-    let params = Params { recipients: vec!["c@d".into()], ..params };
+fn mail_command_after(params: Case, ehlo_reply: Scripted) -> String {
+    let params = Case { recipients: vec!["c@d".into()], ..params };
     let (sent, outcome) = run(params, &[greeting(), ehlo_reply, ok(), ok(), go_ahead(), queued(), bye()]);
     assert_eq!(outcome, delivered(vec![]));
     assert_eq!(sent[0], "EHLO client.example");
@@ -75,7 +75,7 @@ fn message_over_the_size_limit_fails_before_mail_and_quits() {
 
 #[test]
 fn null_sender_is_sent_as_empty_path() {
-    let params = Params { sender: String::new(), ..params() };
+    let params = Case { sender: String::new(), ..params() };
     assert_eq!(mail_command_after(params, ehlo(&[])), "MAIL FROM:<>");
 }
 
@@ -161,7 +161,7 @@ fn some_recipients_refused_without_at_least_one_is_not_sent() {
 
 #[test]
 fn some_recipients_refused_with_at_least_one_is_delivered_to_the_others() {
-    let params = Params { at_least_one: true, ..params() };
+    let params = Case { at_least_one: true, ..params() };
     let script = [greeting(), ehlo(&[]), ok(), r(550, "no c"), ok(), go_ahead(), queued(), bye()];
     let (sent, outcome) = run(params, &script);
     assert_eq!(sent[2..], strings(&["RCPT TO:<c@d>", "RCPT TO:<e@f>", "DATA", "<message>", "QUIT"]));
@@ -170,7 +170,7 @@ fn some_recipients_refused_with_at_least_one_is_delivered_to_the_others() {
 
 #[test]
 fn at_least_one_still_needs_an_accepted_recipient() {
-    let params = Params { at_least_one: true, ..params() };
+    let params = Case { at_least_one: true, ..params() };
     let script = [greeting(), ehlo(&[]), ok(), r(550, "no c"), r(450, "later e"), ok(), bye()];
     let (sent, outcome) = run(params, &script);
     assert_eq!(sent[2..], strings(&["RCPT TO:<c@d>", "RCPT TO:<e@f>", "RSET", "QUIT"]));

@@ -1,0 +1,518 @@
+//! One connection to a server and its protocol engine: the I/O on behalf of a
+//! [`Session`], from the connect to the close, for as many transactions as its caller
+//! submits. The caller (one send, or a pool worker) keeps the transactions' messages,
+//! hooks and cancels, and hears how each ended, through a [`Feed`].
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{Cancel, Error, Hooks, Server, Setup};
+use crate::smtp::{
+    parse_reply, Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, PolicyAnswer, Reply,
+    ReplyError, Session, Status, Step, TlsIssue,
+};
+use crate::spool::{self, ChunkError, Spool};
+use crate::transport::{self, Connection, TlsSetup, Verification};
+
+/// The transactions of a connection, as its caller keeps them. "Oldest" is the oldest
+/// submitted transaction that has not finished: the one whose replies or message are
+/// due (transactions finish in the order they were submitted).
+pub(super) trait Feed {
+    /// Where the trace goes and the policy is asked: the oldest transaction's send, or the
+    /// caller's own between transactions.
+    fn hooks(&mut self) -> &mut dyn Hooks;
+    /// The oldest transaction's cancel.
+    fn cancel(&self) -> Option<&Cancel>;
+    /// The oldest transaction's message.
+    fn message(&self) -> Option<&Spool>;
+    /// The oldest transaction ended.
+    fn finished(&mut self, outcome: Outcome);
+    /// Just before a message's final dot: submit a transaction that may go after it in
+    /// the same write.
+    fn before_dot(&mut self, _session: &mut Session) {}
+    /// Why this server cannot take the transactions given at the start (taken: asked
+    /// once per connection), so that the next server is tried.
+    fn unusable(&mut self) -> Option<Failure> {
+        None
+    }
+}
+
+/// Why [`Link::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Every submitted transaction ended; the connection waits for more.
+    Idle,
+    /// The connection is closed.
+    Closed(End),
+    /// The oldest transaction was cancelled; the connection is abandoned.
+    Cancelled,
+}
+
+/// What `smtp::info` shows of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub server: Option<Server>,
+    /// Protocol, cipher and whether the certificate verified; `None` in plaintext.
+    pub tls: Option<(String, String, bool)>,
+    /// The SASL mechanism used, if any.
+    pub auth: Option<String>,
+    /// The EHLO keywords.
+    pub capabilities: Vec<String>,
+    pub size_limit: Option<u64>,
+}
+
+/// One open connection.
+pub(super) struct Link {
+    /// `None` once closed, or once a failed TLS handshake has consumed it.
+    conn: Option<Connection>,
+    /// Bytes received but not yet parsed.
+    buf: Vec<u8>,
+    session: Session,
+    server: Server,
+    /// Its place in the setup's list of servers.
+    pub(super) index: usize,
+    tls: Option<TlsSetup>,
+    /// The certificate verified (`Some(false)`: the policy accepted it unverified).
+    verified: Option<bool>,
+    /// Writing the message body: a command now would become part of the message.
+    in_body: bool,
+    /// Transactions submitted over this connection.
+    pub(super) transactions: usize,
+}
+
+impl Link {
+    /// Connects to the first server of `setup` (from its `first`, in turn) that takes the
+    /// connection, and runs the connection until it is idle or over. `prepare` gives each
+    /// new session what it should carry from the start (one send's message and QUIT).
+    /// A server that cannot be used, or cannot take what `prepare` gave it
+    /// ([`Feed::unusable`]), is left for the next one.
+    pub(super) fn establish(
+        setup: &Setup,
+        first: usize,
+        feed: &mut dyn Feed,
+        prepare: &dyn Fn(&mut Session) -> Result<(), Error>,
+    ) -> Result<(Link, Stop), Error> {
+        let mut failures = Vec::new();
+        let count = setup.servers.len();
+        for index in (0..count).map(|i| (first + i) % count) {
+            let server = &setup.servers[index];
+            let mut use_tls = true;
+            loop {
+                let (link, stop) = match Link::connect(setup, index, use_tls, feed, prepare)? {
+                    Ok(started) => started,
+                    Err(failure) => {
+                        failures.push((server.clone(), failure));
+                        break;
+                    }
+                };
+                match stop {
+                    Stop::Closed(End::RetryWithoutTls) if use_tls => {
+                        feed.hooks().trace(
+                            "    ... -tlspolicy allows plaintext after the failed TLS handshake: reconnecting ...",
+                        );
+                        use_tls = false;
+                        continue;
+                    }
+                    Stop::Closed(End::Unusable(failure)) => failures.push((server.clone(), failure)),
+                    Stop::Cancelled => return Err(Error::Cancelled),
+                    stop => match feed.unusable() {
+                        Some(failure) => failures.push((server.clone(), failure)),
+                        None => return Ok((link, stop)),
+                    },
+                }
+                break;
+            }
+        }
+        Err(Error::NoServer(failures))
+    }
+
+    /// One connection to server `index` of `setup`, with TLS as requested (`use_tls`) or
+    /// without any, run until idle or over; the inner error when the connect failed.
+    fn connect(
+        setup: &Setup,
+        index: usize,
+        use_tls: bool,
+        feed: &mut dyn Feed,
+        prepare: &dyn Fn(&mut Session) -> Result<(), Error>,
+    ) -> Result<Result<(Link, Stop), Failure>, Error> {
+        if feed.cancel().is_some_and(Cancel::is_requested) {
+            return Err(Error::Cancelled);
+        }
+        let server = &setup.servers[index];
+        feed.hooks().trace(&format!("Trying {}...", server.host));
+        let tls = setup.tls.clone().filter(|_| use_tls);
+        let mut params = setup.params.clone();
+        params.starttls &= tls.is_some() && !setup.implicit_tls;
+        if let Some(auth) = params.auth.as_mut() {
+            auth.host = server.host.clone();
+            auth.cnonce = crate::random::hex(16).map_err(Error::Random)?;
+        }
+        let timeouts = setup.params.timeouts;
+        let conn = match transport::connect(&server.host, server.port, timeouts.connect) {
+            Ok(conn) => conn,
+            Err(e) => {
+                feed.hooks().trace(&format!("    ... {e} ..."));
+                return Ok(Err(Failure { step: Step::Connect, kind: failure_kind(e, timeouts.connect) }));
+            }
+        };
+        params.loopback = conn.peer_is_loopback();
+        let mut session = Session::new(params).map_err(|e| Error::Invalid(e.0))?;
+        prepare(&mut session)?;
+        let implicit = tls.is_some() && setup.implicit_tls;
+        if let Some(cancel) = feed.cancel() {
+            cancel.watch(&conn);
+        }
+        let mut link = Link {
+            conn: Some(conn),
+            buf: Vec::new(),
+            session,
+            server: server.clone(),
+            index,
+            tls,
+            verified: None,
+            in_body: false,
+            transactions: 0,
+        };
+        let next = if implicit { link.handshake(feed) } else { Next::Receive };
+        let stop = link.run(next, feed);
+        Ok(Ok((link, stop)))
+    }
+
+    /// Submits a transaction; [`Link::resume`] then runs it.
+    pub(super) fn submit(&mut self, envelope: Envelope) -> Result<(), Error> {
+        self.transactions += 1;
+        self.session.submit(envelope).map_err(|e| Error::Invalid(e.0))
+    }
+
+    /// Asks for QUIT once the submitted transactions have ended.
+    pub(super) fn quit(&mut self) {
+        self.session.quit();
+    }
+
+    /// Runs what was submitted (or the QUIT asked for) until idle or over.
+    pub(super) fn resume(&mut self, feed: &mut dyn Feed) -> Stop {
+        if let (Some(cancel), Some(conn)) = (feed.cancel(), self.conn.as_ref()) {
+            cancel.watch(conn);
+        }
+        let next = self.session.resume();
+        self.run(next, feed)
+    }
+
+    /// Whether the server has said something, or closed the connection, while it was
+    /// idle: then it cannot carry a transaction (a 421 before MAIL, or a timeout's close).
+    pub(super) fn went_away(&mut self) -> bool {
+        let Some(conn) = self.conn.as_mut() else { return true };
+        !matches!(conn.read_arrived(&mut self.buf), Ok(0))
+    }
+
+    /// Ends the connection without a word (the server has gone already).
+    pub(super) fn drop_connection(mut self) {
+        self.buf.clear();
+        self.close();
+    }
+
+    pub(super) fn info(&self) -> LinkInfo {
+        let capabilities = self.session.capabilities();
+        let tls = self.conn.as_ref().and_then(Connection::tls_details);
+        LinkInfo {
+            server: Some(self.server.clone()),
+            tls: tls.map(|(protocol, cipher)| (protocol, cipher, self.verified == Some(true))),
+            auth: self.session.authenticated().map(|m| m.name().to_string()),
+            capabilities: capabilities.keywords().map(str::to_string).collect(),
+            size_limit: capabilities.size_limit(),
+        }
+    }
+
+    fn run(&mut self, mut next: Next, feed: &mut dyn Feed) -> Stop {
+        loop {
+            for note in self.session.take_notes() {
+                feed.hooks().trace(&format!("    ... {note} ..."));
+            }
+            if feed.cancel().is_some_and(Cancel::is_requested) {
+                self.abandon(feed);
+                return Stop::Cancelled;
+            }
+            next = match next {
+                Next::Close(end) => {
+                    self.close();
+                    return Stop::Closed(end);
+                }
+                Next::Idle => return Stop::Idle,
+                Next::Finished(outcome) => {
+                    feed.finished(outcome);
+                    if let (Some(cancel), Some(conn)) = (feed.cancel(), self.conn.as_ref()) {
+                        cancel.watch(conn);
+                    }
+                    self.session.resume()
+                }
+                Next::Receive => self.await_reply(feed),
+                // Everything that arrived answered a command already: bytes left over were
+                // sent early, and taking them for the next reply would misread the dialogue
+                // (a 250 queued before the message was even written).
+                Next::Send(_) | Next::SendMessage if !self.buf.is_empty() => {
+                    let early = ReplyError::unrequested(&self.buf);
+                    feed.hooks().trace(&format!("    ... {early} ..."));
+                    self.session.handle_failure(FailureKind::Protocol(early))
+                }
+                Next::Send(commands) => match self.write_flight(&commands, feed) {
+                    Ok(()) => self.await_reply(feed),
+                    Err(kind) => self.session.handle_failure(kind),
+                },
+                Next::SendMessage => match self.write_message(feed) {
+                    Ok(after) => {
+                        self.session.message_sent();
+                        let wait = self.session.timeout().as_secs();
+                        feed.hooks().trace(&format!("--> . (wait upto {wait} seconds)"));
+                        self.trace_commands(&after, feed);
+                        self.await_reply(feed)
+                    }
+                    Err(kind) => self.session.handle_failure(kind),
+                },
+                Next::StartTls => {
+                    // Bytes that came after the 220 were sent before TLS protects anything:
+                    // a man in the middle may have injected them (RFC 3207 §6). Drop them.
+                    self.buf.clear();
+                    self.handshake(feed)
+                }
+                Next::AskPolicy(issue) => {
+                    let answer = ask_policy(&issue, feed.hooks());
+                    self.session.policy_answer(answer)
+                }
+            }
+        }
+    }
+
+    /// Ends the connection, a TLS session with close_notify (sent within QUIT's wait).
+    fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.close(transport::deadline_after(self.session.timeout()));
+        }
+    }
+
+    /// Ends a cancelled connection: QUIT where a command may be sent (its reply is not
+    /// awaited), else just the close, which makes the server discard a partial message.
+    fn abandon(&mut self, feed: &mut dyn Feed) {
+        feed.hooks().trace("    ... cancelled ...");
+        if !self.in_body {
+            let mut line = Vec::new();
+            Command::Quit.encode(&mut line);
+            feed.hooks().trace("--> QUIT");
+            let _ = self.write(&line);
+        }
+        // Dropped, not closed: close_notify could wait on a server that reads nothing.
+        self.conn = None;
+    }
+
+    fn await_reply(&mut self, feed: &mut dyn Feed) -> Next {
+        match self.read_reply(feed.hooks()) {
+            Ok(reply) => self.session.handle_reply(reply),
+            Err(kind) => self.session.handle_failure(kind),
+        }
+    }
+
+    /// Runs the TLS handshake and tells the session how it went.
+    fn handshake(&mut self, feed: &mut dyn Feed) -> Next {
+        let (Some(tls), Some(conn)) = (self.tls.as_ref(), self.conn.take()) else {
+            return self.session.handle_failure(FailureKind::Closed);
+        };
+        let hooks = feed.hooks();
+        let config = match tls.config() {
+            Ok(config) => config,
+            Err(e) => {
+                hooks.trace(&format!("    ... no TLS configuration: {e} ..."));
+                return self.session.tls_failed(TlsIssue::Handshake(e.to_string()));
+            }
+        };
+        let deadline = transport::deadline_after(self.session.timeout());
+        match conn.start_tls(&config, &self.server.host, deadline) {
+            Ok((conn, verification)) => {
+                // A cancel must now interrupt the TLS connection's socket.
+                if let Some(cancel) = feed.cancel() {
+                    cancel.watch(&conn);
+                }
+                self.conn = Some(conn);
+                let hooks = feed.hooks();
+                match verification {
+                    Verification::Verified => {
+                        hooks.trace("    ... TLS established, certificate verified ...");
+                        self.verified = Some(true);
+                        self.session.tls_established()
+                    }
+                    Verification::Skipped => {
+                        hooks.trace("    ... TLS established, certificate not checked (-require 0) ...");
+                        self.verified = Some(false);
+                        self.session.tls_established()
+                    }
+                    Verification::Failed(why) => {
+                        hooks.trace(&format!("    ... TLS established, certificate verify failed: {why} ..."));
+                        self.verified = Some(false);
+                        self.session.tls_failed(TlsIssue::NotVerified(why))
+                    }
+                }
+            }
+            Err(why) => {
+                hooks.trace(&format!("    ... TLS handshake failed: {why} ..."));
+                self.session.tls_failed(TlsIssue::Handshake(why))
+            }
+        }
+    }
+
+    /// Reads one complete reply within the session's current timeout (for the whole reply,
+    /// so a server trickling lines cannot stretch the wait).
+    fn read_reply(&mut self, hooks: &mut dyn Hooks) -> Result<Reply, FailureKind> {
+        let timeout = self.session.timeout();
+        let deadline = transport::deadline_after(timeout);
+        loop {
+            match parse_reply(&self.buf) {
+                Ok(Status::Complete((reply, used))) => {
+                    self.buf.drain(..used);
+                    trace_reply(&reply, hooks);
+                    return Ok(reply);
+                }
+                Ok(Status::Partial) => {}
+                Err(e) => {
+                    hooks.trace(&format!("    ... {e} ..."));
+                    return Err(FailureKind::Protocol(e));
+                }
+            }
+            let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+            if let Err(e) = conn.read_some(&mut self.buf, deadline) {
+                hooks.trace(&format!("    ... {e} ..."));
+                return Err(failure_kind(e, timeout));
+            }
+        }
+    }
+
+    /// Writes a flight of commands in one write, so that no command waits for an
+    /// acknowledgement of the one before (Nagle) and the server can read them at once.
+    fn write_flight(&mut self, commands: &[Command], feed: &mut dyn Feed) -> Result<(), FailureKind> {
+        let mut flight = Vec::with_capacity(64 * commands.len());
+        for command in commands {
+            command.encode(&mut flight);
+        }
+        self.trace_commands(commands, feed);
+        self.write(&flight)
+    }
+
+    /// One trace line per command. The timeout shown is the wait for the command's reply,
+    /// as in tcllib's trace.
+    fn trace_commands(&self, commands: &[Command], feed: &mut dyn Feed) {
+        for command in commands {
+            let wait = self.session.timeout_of(command.step()).as_secs();
+            feed.hooks().trace(&format!("--> {command} (wait upto {wait} seconds)"));
+        }
+    }
+
+    /// Writes the oldest transaction's message as a DATA section, a chunk at a time so
+    /// the encoded copy stays small, and what the session puts after the final dot (a
+    /// pipelined QUIT or the next transaction) in the same write: a message smaller than
+    /// a chunk takes one write. Stops between chunks when the send is cancelled. Returns
+    /// the commands written after the dot.
+    fn write_message(&mut self, feed: &mut dyn Feed) -> Result<Vec<Command>, FailureKind> {
+        let mut encoder = DataEncoder::new();
+        let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
+        self.in_body = true;
+        {
+            let Some(message) = feed.message() else { return Err(FailureKind::Closed) };
+            let cancel = feed.cancel();
+            message
+                .for_each_chunk(|chunk| {
+                    if cancel.is_some_and(Cancel::is_requested) {
+                        return Err(FailureKind::Closed);
+                    }
+                    encoder.encode(chunk, &mut out);
+                    if out.len() >= spool::CHUNK {
+                        self.write(&out)?;
+                        out.clear();
+                    }
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    ChunkError::Consumer(kind) => kind,
+                    // The server gets no final dot, so it delivers nothing.
+                    ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
+                })?;
+        }
+        self.check_silence(feed.hooks())?;
+        encoder.finish(&mut out);
+        feed.before_dot(&mut self.session);
+        let after = self.session.finish_message();
+        for command in &after {
+            command.encode(&mut out);
+        }
+        if let Some(cancel) = feed.cancel() {
+            cancel.0.end_sent.store(true, Ordering::SeqCst);
+        }
+        self.write(&out)?;
+        self.in_body = false;
+        Ok(after)
+    }
+
+    /// Fails if the server has said anything (or gone) while the message was written:
+    /// the final dot must not go out then, or an early reply would read as its answer and
+    /// a message the server never accepted would count as delivered. Without the dot the
+    /// server delivers nothing.
+    fn check_silence(&mut self, hooks: &mut dyn Hooks) -> Result<(), FailureKind> {
+        let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+        let mut early = Vec::new();
+        match conn.read_arrived(&mut early) {
+            Ok(0) => Ok(()),
+            Ok(_) => {
+                let early = ReplyError::unrequested(&early);
+                hooks.trace(&format!("    ... {early} ..."));
+                Err(FailureKind::Protocol(early))
+            }
+            Err(e) => {
+                hooks.trace(&format!("    ... {e} ..."));
+                Err(failure_kind(e, Duration::ZERO))
+            }
+        }
+    }
+
+    /// Writes `data` within the session's write timeout.
+    fn write(&mut self, data: &[u8]) -> Result<(), FailureKind> {
+        let limit = self.session.write_timeout();
+        let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
+        conn.write_all(data, transport::deadline_after(limit)).map_err(|e| failure_kind(e, limit))
+    }
+}
+
+/// Asks the policy about `issue`, or applies the defaults: without a policy, a server
+/// that refuses or lacks STARTTLS is used in plaintext (as tcllib does), and a failed
+/// handshake or an unverified certificate is never accepted.
+fn ask_policy(issue: &TlsIssue, hooks: &mut dyn Hooks) -> PolicyAnswer {
+    let (code, diagnostic) = (issue.code(), issue.diagnostic());
+    if let Some(answer) = hooks.tls_policy(code, &diagnostic) {
+        let said = match &answer {
+            PolicyAnswer::Insecure => "insecure".to_string(),
+            PolicyAnswer::Secure { why } => format!("secure ({why})"),
+        };
+        hooks.trace(&format!("    ... -tlspolicy on {code} {diagnostic}: {said} ..."));
+        return answer;
+    }
+    match issue {
+        TlsIssue::Refused(_) | TlsIssue::NotOffered => {
+            hooks.trace(&format!("    ... {diagnostic}: no -tlspolicy, continuing without TLS ..."));
+            PolicyAnswer::Insecure
+        }
+        TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) | TlsIssue::EncryptionRequired(_) => {
+            PolicyAnswer::Secure { why: "no -tlspolicy allows it".into() }
+        }
+    }
+}
+
+fn trace_reply(reply: &Reply, hooks: &mut dyn Hooks) {
+    let last = reply.lines.len().saturating_sub(1);
+    for (i, text) in reply.lines.iter().enumerate() {
+        let sep = if i == last { ' ' } else { '-' };
+        hooks.trace(format!("<-- {}{sep}{text}", reply.code).trim_end());
+    }
+}
+
+fn failure_kind(e: transport::Error, waited: Duration) -> FailureKind {
+    match e {
+        transport::Error::Timeout => FailureKind::Timeout(waited),
+        transport::Error::Closed => FailureKind::Closed,
+        e => FailureKind::Io(e.to_string()),
+    }
+}
