@@ -82,7 +82,8 @@ smtp_source() {
 
 # rate CLIENT PORT SECONDS RECIPIENTS ROW: appends "ROW CLIENT MESSAGES SECONDS" to $raw.
 # The session clients: ours-session (smtp::mail -session in a loop), ours-queue1 and
-# ours-pool4 (queued -command sends on a session of 1 or 4 connections), python-session
+# ours-pool4 (queued -command sends on a session of 1 or 4 connections), ours-queue1-atleastone
+# (ours-queue1 with -atleastone 1: DATA pipelined with the RCPTs), python-session
 # (smtplib over one connection), smtp-source-d and smtp-source-d4 (-d: one connection for
 # all messages; -s 1 or -s 4 of them).
 rate() {
@@ -93,12 +94,12 @@ rate() {
             result=$(tclsh8.6 bench/send.tcl "${client%-7bit}" rate "$port" "$secs" "$rcpts" 7bit) ;;
         ours-mail) result=$(tclsh8.6 bench/send.tcl ours mailrate "$port" "$secs" "$rcpts") ;;
         ours-session) result=$(tclsh8.6 bench/send.tcl ours sessionrate "$port" "$secs" "$rcpts") ;;
-        ours-queue1 | ours-pool4)
-            local connections=1
-            [ "$client" = ours-queue1 ] || connections=4
-            result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" \
-                "$connections" "$session_window")
+        ours-queue1) result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 1 "$session_window") ;;
+        ours-queue1-atleastone)
+            result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 1 "$session_window" \
+                -atleastone 1)
             ;;
+        ours-pool4) result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 4 "$session_window") ;;
         python) result=$("$python" bench/send.py rate "$port" "$secs" "$rcpts") ;;
         python-session) result=$("$python" bench/send.py session "$port" "$secs" "$rcpts") ;;
         smtp-source) result=$(smtp_source "$port" "$source_messages" -s 1) ;;
@@ -118,7 +119,7 @@ done
 
 echo "bench: 10 recipients through the 20 ms round-trip proxy over one session ($rounds rounds of ${proxy_seconds} s)" >&2
 for round in $(seq "$rounds"); do
-    for client in ours-queue1 ours-session python-session; do
+    for client in ours-queue1-atleastone ours-queue1 ours-session python-session; do
         rate "$client" "$proxy_port" "$proxy_seconds" 10 sessionproxy
     done
     echo "bench:   round $round done" >&2

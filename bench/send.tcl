@@ -18,14 +18,15 @@
 #       call (-server -port -from -rcpt -subject -body, the same 1 KiB body).
 #   tclsh8.6 bench/send.tcl ours sessionrate PORT SECONDS RECIPIENTS ?OPTION VALUE ...?
 #       The mailrate loop over one session: smtp::open -servers 127.0.0.1 -ports PORT
-#       (and the OPTIONs, e.g. -maxmessages 0) once, then one synchronous
-#       `smtp::mail -session` call per message (-from -rcpt -subject -body), smtp::close at
-#       the end (not timed). Prints "MESSAGES ELAPSED_SECONDS".
+#       once, then one synchronous `smtp::mail -session` call per message (-from -rcpt
+#       -subject -body), smtp::close at the end (not timed). An OPTION -atleastone goes
+#       to each smtp::mail, any other (e.g. -maxmessages 0) to smtp::open.
+#       Prints "MESSAGES ELAPSED_SECONDS".
 #   tclsh8.6 bench/send.tcl ours sessionqueue PORT SECONDS RECIPIENTS CONNECTIONS WINDOW ?OPTION VALUE ...?
-#       The same messages queued on a session opened with -connections CONNECTIONS, each
-#       `smtp::mail -session ... -command`: WINDOW sends are kept queued or running, each
-#       callback queueing the next until SECONDS have passed; the time ends at the last
-#       callback. A first batch of WINDOW sends, waited for, warms up (and opens the
+#       The same messages (and OPTIONs) queued on a session opened with -connections
+#       CONNECTIONS, each `smtp::mail -session ... -command`: WINDOW sends are kept
+#       queued or running, each callback queueing the next until SECONDS have passed;
+#       the time ends at the last callback. A first batch of WINDOW sends, waited for, warms up (and opens the
 #       pool's connections). Prints "MESSAGES ELAPSED_SECONDS".
 #   tclsh8.6 bench/send.tcl ours attach PORT FILE ACTION SENDS
 #       ACTION "mail": one warm-up send, then SENDS sends of ::smtp::mail with -body and
@@ -144,19 +145,32 @@ proc mailrate {port seconds nrecipients} {
     puts "$count $elapsed"
 }
 
-# The smtp::mail call of the session rows, without -command.
-proc session_send {session nrecipients} {
+# session_open port nrecipients options ?option value ...?: opens the session of the
+# session rows with the options and the given ones (options's -atleastone excepted), and
+# returns the smtp::mail call of its messages (without -command; with options's
+# -atleastone, if any), whose third word is the session's handle.
+proc session_open {port nrecipients options args} {
+    set open {}
+    set mail {}
+    foreach {option value} $options {
+        if {$option eq "-atleastone"} {
+            lappend mail $option $value
+        } else {
+            lappend open $option $value
+        }
+    }
+    set session [smtp::open -servers 127.0.0.1 -ports $port {*}$args {*}$open]
     set recipients {}
     for {set i 1} {$i <= $nrecipients} {incr i} {
         lappend recipients rcpt$i@example.com
     }
     list smtp::mail -session $session -from sender@example.com \
-        -rcpt $recipients -subject "benchmark message" -body [body]
+        -rcpt $recipients -subject "benchmark message" -body [body] {*}$mail
 }
 
 proc sessionrate {port seconds nrecipients args} {
-    set session [smtp::open -servers 127.0.0.1 -ports $port {*}$args]
-    set send [session_send $session $nrecipients]
+    set send [session_open $port $nrecipients $args]
+    set session [lindex $send 2]
     for {set i 0} {$i < 3} {incr i} {
         {*}$send
     }
@@ -226,8 +240,8 @@ namespace eval queue {
 }
 
 proc sessionqueue {port seconds nrecipients connections window args} {
-    set session [smtp::open -servers 127.0.0.1 -ports $port -connections $connections {*}$args]
-    set queue::send [session_send $session $nrecipients]
+    set queue::send [session_open $port $nrecipients $args -connections $connections]
+    set session [lindex $queue::send 2]
     # Warm-up: one batch, queued at once (stop is 0: no callback queues another).
     queue::run $window
     set queue::count 0
