@@ -787,16 +787,43 @@ proc ::ts::email_parts {data args} {
 # counter.py (load tests)
 # ---------------------------------------------------------------------------------
 
-# ::ts::counter --
+# ::ts::counter ?-conns? --
 #	Start counter.py (aiosmtpd storing one line per accepted message, written before
 #	its 250: see counter.py) and return a handle; [::ts::counted h] reads the lines.
-proc ::ts::counter {} {
+#	With -conns it also logs connection events (open ehlo mail rset quit close), which
+#	[::ts::conns h] reads.
+proc ::ts::counter {args} {
     variable python
     variable serversdir
+    if {$args ni {{} -conns}} {
+	error "bad option \"[lindex $args 0]\": must be -conns"
+    }
     set dir [tempdir counter]
     set cmd [list $python [file join $serversdir counter.py] \
 	    --port-file [file join $dir port] --ids [file join $dir ids]]
+    if {$args eq "-conns"} {
+	lappend cmd --conns [file join $dir conns]
+    }
     return [Start counter $cmd $dir]
+}
+
+# ::ts::conns h --
+#	The connection events counter server h (started with -conns) has logged so far,
+#	in order: a list of {event conn open seconds}: event one of open ehlo mail rset
+#	quit close, conn the connection number (1, 2, ... in accept order), open the
+#	number of connections open after the event, seconds a monotonic time.
+proc ::ts::conns {h} {
+    set f [file join [Get $h dir] conns]
+    if {![file exists $f]} {
+	return {}
+    }
+    set out {}
+    foreach line [split [readfile $f 1] \n] {
+	if {$line ne ""} {
+	    lappend out [split $line \t]
+	}
+    }
+    return $out
 }
 
 # ::ts::counted h --

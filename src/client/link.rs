@@ -7,10 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Cancel, Error, Hooks, Server, Setup};
-use crate::smtp::{
-    parse_reply, Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, PolicyAnswer, Reply,
-    ReplyError, Session, Status, Step, TlsIssue,
-};
+use crate::smtp::{Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, Session, Step, TlsIssue};
 use crate::spool::{self, ChunkError, Spool};
 use crate::transport::{self, Connection, TlsSetup, Verification};
 
@@ -65,8 +62,6 @@ pub struct LinkInfo {
 pub(super) struct Link {
     /// `None` once closed, or once a failed TLS handshake has consumed it.
     conn: Option<Connection>,
-    /// Bytes received but not yet parsed.
-    buf: Vec<u8>,
     session: Session,
     server: Server,
     /// Its place in the setup's list of servers.
@@ -164,7 +159,6 @@ impl Link {
         }
         let mut link = Link {
             conn: Some(conn),
-            buf: Vec::new(),
             session,
             server: server.clone(),
             index,
@@ -199,15 +193,29 @@ impl Link {
     }
 
     /// Whether the server has said something, or closed the connection, while it was
-    /// idle: then it cannot carry a transaction (a 421 before MAIL, or a timeout's close).
-    pub(super) fn went_away(&mut self) -> bool {
+    /// idle: then it cannot carry a transaction (a 421 before MAIL, or a timeout's close),
+    /// and it is closed.
+    pub(super) fn went_away(&mut self, hooks: &mut dyn Hooks) -> bool {
         let Some(conn) = self.conn.as_mut() else { return true };
-        !matches!(conn.read_arrived(&mut self.buf), Ok(0))
+        let mut arrived = Vec::new();
+        let next = match conn.read_arrived(&mut arrived) {
+            Ok(0) => return false,
+            Ok(_) => self.session.receive(&arrived),
+            Err(e) => Some(self.session.handle_failure(failure_kind(e, Duration::ZERO))),
+        };
+        for line in self.session.take_trace() {
+            hooks.trace(&line);
+        }
+        if !matches!(next, Some(Next::Close(_))) {
+            return false;
+        }
+        self.close();
+        true
     }
 
-    /// Ends the connection without a word (the server has gone already).
+    /// Ends the connection without a word (the server has gone already, or it will not
+    /// be used again).
     pub(super) fn drop_connection(mut self) {
-        self.buf.clear();
         self.close();
     }
 
@@ -225,8 +233,8 @@ impl Link {
 
     fn run(&mut self, mut next: Next, feed: &mut dyn Feed) -> Stop {
         loop {
-            for note in self.session.take_notes() {
-                feed.hooks().trace(&format!("    ... {note} ..."));
+            for line in self.session.take_trace() {
+                feed.hooks().trace(&line);
             }
             if feed.cancel().is_some_and(Cancel::is_requested) {
                 self.abandon(feed);
@@ -246,14 +254,6 @@ impl Link {
                     self.session.resume()
                 }
                 Next::Receive => self.await_reply(feed),
-                // Everything that arrived answered a command already: bytes left over were
-                // sent early, and taking them for the next reply would misread the dialogue
-                // (a 250 queued before the message was even written).
-                Next::Send(_) | Next::SendMessage if !self.buf.is_empty() => {
-                    let early = ReplyError::unrequested(&self.buf);
-                    feed.hooks().trace(&format!("    ... {early} ..."));
-                    self.session.handle_failure(FailureKind::Protocol(early))
-                }
                 Next::Send(commands) => match self.write_flight(&commands, feed) {
                     Ok(()) => self.await_reply(feed),
                     Err(kind) => self.session.handle_failure(kind),
@@ -266,16 +266,11 @@ impl Link {
                         self.trace_commands(&after, feed);
                         self.await_reply(feed)
                     }
-                    Err(kind) => self.session.handle_failure(kind),
+                    Err(next) => next,
                 },
-                Next::StartTls => {
-                    // Bytes that came after the 220 were sent before TLS protects anything:
-                    // a man in the middle may have injected them (RFC 3207 §6). Drop them.
-                    self.buf.clear();
-                    self.handshake(feed)
-                }
+                Next::StartTls => self.handshake(feed),
                 Next::AskPolicy(issue) => {
-                    let answer = ask_policy(&issue, feed.hooks());
+                    let answer = feed.hooks().tls_policy(issue.code(), &issue.diagnostic());
                     self.session.policy_answer(answer)
                 }
             }
@@ -303,10 +298,22 @@ impl Link {
         self.conn = None;
     }
 
+    /// Reads until the session has a complete reply, within the session's current
+    /// timeout (for the whole reply, so a server trickling lines cannot stretch the wait).
     fn await_reply(&mut self, feed: &mut dyn Feed) -> Next {
-        match self.read_reply(feed.hooks()) {
-            Ok(reply) => self.session.handle_reply(reply),
-            Err(kind) => self.session.handle_failure(kind),
+        let timeout = self.session.timeout();
+        let deadline = transport::deadline_after(timeout);
+        let mut bytes = Vec::new();
+        loop {
+            if let Some(next) = self.session.receive(&bytes) {
+                return next;
+            }
+            bytes.clear();
+            let Some(conn) = self.conn.as_mut() else { return self.session.handle_failure(FailureKind::Closed) };
+            if let Err(e) = conn.read_some(&mut bytes, deadline) {
+                feed.hooks().trace(&format!("    ... {e} ..."));
+                return self.session.handle_failure(failure_kind(e, timeout));
+            }
         }
     }
 
@@ -357,32 +364,6 @@ impl Link {
         }
     }
 
-    /// Reads one complete reply within the session's current timeout (for the whole reply,
-    /// so a server trickling lines cannot stretch the wait).
-    fn read_reply(&mut self, hooks: &mut dyn Hooks) -> Result<Reply, FailureKind> {
-        let timeout = self.session.timeout();
-        let deadline = transport::deadline_after(timeout);
-        loop {
-            match parse_reply(&self.buf) {
-                Ok(Status::Complete((reply, used))) => {
-                    self.buf.drain(..used);
-                    trace_reply(&reply, hooks);
-                    return Ok(reply);
-                }
-                Ok(Status::Partial) => {}
-                Err(e) => {
-                    hooks.trace(&format!("    ... {e} ..."));
-                    return Err(FailureKind::Protocol(e));
-                }
-            }
-            let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
-            if let Err(e) = conn.read_some(&mut self.buf, deadline) {
-                hooks.trace(&format!("    ... {e} ..."));
-                return Err(failure_kind(e, timeout));
-            }
-        }
-    }
-
     /// Writes a flight of commands in one write, so that no command waits for an
     /// acknowledgement of the one before (Nagle) and the server can read them at once.
     fn write_flight(&mut self, commands: &[Command], feed: &mut dyn Feed) -> Result<(), FailureKind> {
@@ -407,8 +388,32 @@ impl Link {
     /// the encoded copy stays small, and what the session puts after the final dot (a
     /// pipelined QUIT or the next transaction) in the same write: a message smaller than
     /// a chunk takes one write. Stops between chunks when the send is cancelled. Returns
-    /// the commands written after the dot.
-    fn write_message(&mut self, feed: &mut dyn Feed) -> Result<Vec<Command>, FailureKind> {
+    /// the commands written after the dot, or what follows a failure.
+    fn write_message(&mut self, feed: &mut dyn Feed) -> Result<Vec<Command>, Next> {
+        let mut out = self.write_body(feed).map_err(|kind| self.session.handle_failure(kind))?;
+        let mut arrived = Vec::new();
+        if let Some(conn) = self.conn.as_mut() {
+            if let Err(e) = conn.read_arrived(&mut arrived) {
+                feed.hooks().trace(&format!("    ... {e} ..."));
+                return Err(self.session.handle_failure(failure_kind(e, Duration::ZERO)));
+            }
+        }
+        feed.before_dot(&mut self.session);
+        let after = self.session.finish_message(&arrived)?;
+        for command in &after {
+            command.encode(&mut out);
+        }
+        if let Some(cancel) = feed.cancel() {
+            cancel.0.end_sent.store(true, Ordering::SeqCst);
+        }
+        self.write(&out).map_err(|kind| self.session.handle_failure(kind))?;
+        self.in_body = false;
+        Ok(after)
+    }
+
+    /// Writes the message's DATA section but its last chunk, which holds the final dot and
+    /// is returned.
+    fn write_body(&mut self, feed: &mut dyn Feed) -> Result<Vec<u8>, FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
         self.in_body = true;
@@ -433,40 +438,8 @@ impl Link {
                     ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
                 })?;
         }
-        self.check_silence(feed.hooks())?;
         encoder.finish(&mut out);
-        feed.before_dot(&mut self.session);
-        let after = self.session.finish_message();
-        for command in &after {
-            command.encode(&mut out);
-        }
-        if let Some(cancel) = feed.cancel() {
-            cancel.0.end_sent.store(true, Ordering::SeqCst);
-        }
-        self.write(&out)?;
-        self.in_body = false;
-        Ok(after)
-    }
-
-    /// Fails if the server has said anything (or gone) while the message was written:
-    /// the final dot must not go out then, or an early reply would read as its answer and
-    /// a message the server never accepted would count as delivered. Without the dot the
-    /// server delivers nothing.
-    fn check_silence(&mut self, hooks: &mut dyn Hooks) -> Result<(), FailureKind> {
-        let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
-        let mut early = Vec::new();
-        match conn.read_arrived(&mut early) {
-            Ok(0) => Ok(()),
-            Ok(_) => {
-                let early = ReplyError::unrequested(&early);
-                hooks.trace(&format!("    ... {early} ..."));
-                Err(FailureKind::Protocol(early))
-            }
-            Err(e) => {
-                hooks.trace(&format!("    ... {e} ..."));
-                Err(failure_kind(e, Duration::ZERO))
-            }
-        }
+        Ok(out)
     }
 
     /// Writes `data` within the session's write timeout.
@@ -474,38 +447,6 @@ impl Link {
         let limit = self.session.write_timeout();
         let Some(conn) = self.conn.as_mut() else { return Err(FailureKind::Closed) };
         conn.write_all(data, transport::deadline_after(limit)).map_err(|e| failure_kind(e, limit))
-    }
-}
-
-/// Asks the policy about `issue`, or applies the defaults: without a policy, a server
-/// that refuses or lacks STARTTLS is used in plaintext (as tcllib does), and a failed
-/// handshake or an unverified certificate is never accepted.
-fn ask_policy(issue: &TlsIssue, hooks: &mut dyn Hooks) -> PolicyAnswer {
-    let (code, diagnostic) = (issue.code(), issue.diagnostic());
-    if let Some(answer) = hooks.tls_policy(code, &diagnostic) {
-        let said = match &answer {
-            PolicyAnswer::Insecure => "insecure".to_string(),
-            PolicyAnswer::Secure { why } => format!("secure ({why})"),
-        };
-        hooks.trace(&format!("    ... -tlspolicy on {code} {diagnostic}: {said} ..."));
-        return answer;
-    }
-    match issue {
-        TlsIssue::Refused(_) | TlsIssue::NotOffered => {
-            hooks.trace(&format!("    ... {diagnostic}: no -tlspolicy, continuing without TLS ..."));
-            PolicyAnswer::Insecure
-        }
-        TlsIssue::Handshake(_) | TlsIssue::NotVerified(_) | TlsIssue::EncryptionRequired(_) => {
-            PolicyAnswer::Secure { why: "no -tlspolicy allows it".into() }
-        }
-    }
-}
-
-fn trace_reply(reply: &Reply, hooks: &mut dyn Hooks) {
-    let last = reply.lines.len().saturating_sub(1);
-    for (i, text) in reply.lines.iter().enumerate() {
-        let sep = if i == last { ' ' } else { '-' };
-        hooks.trace(format!("<-- {}{sep}{text}", reply.code).trim_end());
     }
 }
 

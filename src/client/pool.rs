@@ -350,8 +350,8 @@ impl Worker {
 
     /// Sends `pending` and whatever gets pipelined after it.
     fn deliver(&mut self, mut pending: Pending) {
-        if self.link.as_mut().is_some_and(Link::went_away) {
-            pending.job.hooks.trace("    ... the server closed the idle connection: reconnecting ...");
+        if self.link.as_mut().is_some_and(|link| link.went_away(pending.job.hooks.as_mut())) {
+            pending.job.hooks.trace("    ... the server ended the idle connection: reconnecting ...");
             self.forget_link();
         }
         let shared = Arc::clone(&self.shared);

@@ -5,36 +5,47 @@
 //! 1. [`Session::new`]; [`Session::submit`] the messages known already and, for a
 //!    connection that carries only those, [`Session::quit`]. Then read the greeting:
 //!    wait at most [`Session::timeout`].
-//! 2. Give each complete reply to [`Session::handle_reply`], or, when no reply could be
-//!    read (timeout, closed connection, socket error, garbage), the reason to
-//!    [`Session::handle_failure`]. Both return a [`Next`]:
+//! 2. Give the bytes read to [`Session::receive`] (first with none, for what was
+//!    buffered) until it returns a [`Next`], all within one wait; or, when no reply could
+//!    be read (timeout, closed connection, socket error), the reason to
+//!    [`Session::handle_failure`]. ([`Session::handle_reply`] takes a reply parsed
+//!    already.) They return a [`Next`]:
 //!    - `Send(commands)`: write them in one write (a flight: several only when the server
 //!      offers PIPELINING), then read the reply to the first (step 2); the session asks
 //!      for the other replies with `Receive`, in order;
 //!    - `SendMessage`: write the DATA section of the oldest unfinished transaction; just
-//!      before its end (the final dot), [`Session::finish_message`] gives the commands to
-//!      write after the dot in the same write (a pipelined QUIT, or the next transaction's
-//!      MAIL and RCPTs: submit it before); once written, call [`Session::message_sent`]
-//!      and read (step 2);
-//!    - `StartTls`: discard every byte received so far, run the TLS handshake, then call
-//!      [`Session::tls_established`] (or [`Session::tls_failed`]);
-//!    - `AskPolicy(issue)`: ask `-tlspolicy` (or apply the default) and give the answer to
-//!      [`Session::policy_answer`];
+//!      before its end (the final dot), give [`Session::finish_message`] what has arrived
+//!      meanwhile (read without waiting): it gives the commands to write after the dot in
+//!      the same write (a pipelined QUIT, or the next transaction's MAIL and RCPTs:
+//!      submit it before), or, when the server spoke, what to do instead; once written,
+//!      call [`Session::message_sent`] and read (step 2);
+//!    - `StartTls`: run the TLS handshake (the session has dropped what it had received),
+//!      then call [`Session::tls_established`] (or [`Session::tls_failed`]);
+//!    - `AskPolicy(issue)`: ask `-tlspolicy` and give its answer, or `None` when there is
+//!      no policy, to [`Session::policy_answer`];
 //!    - `Receive`: read the next reply (step 2);
 //!    - `Finished(outcome)`: the oldest unfinished transaction ended (transactions end in
 //!      the order they were submitted); call [`Session::resume`] for what follows;
 //!    - `Idle`: the connection waits for a transaction: [`Session::submit`] one (or
-//!      [`Session::quit`]) and call [`Session::resume`];
+//!      [`Session::quit`]) and call [`Session::resume`]; give anything that arrives
+//!      meanwhile to [`Session::receive`] (a server may end an idle connection);
 //!    - `Close(end)`: close the connection (a TLS session with close_notify first); the
 //!      session is over, and says so again whenever asked ([`Session::resume`]).
 //!      Transactions submitted but not finished never had their message written: they
 //!      can go over another connection.
 //! 3. A failed write is reported through `handle_failure` like a failed read.
+//! 5. [`Session::take_trace`] gives the `-debug` lines of what the session read and
+//!    decided since it was last called.
 //! 4. With implicit TLS the driver runs the handshake before reading the greeting and
 //!    reports it with `tls_established`/`tls_failed` too.
 //!
 //! Replies are data, not errors: a refused recipient is an entry in the outcome, and only
-//! the engine decides which replies end the transaction.
+//! the engine decides which replies end the transaction. The engine also owns the rules
+//! about bytes that arrive when no reply is due: left over when a command is to be sent
+//! (an early reply must never pass for the answer to a later command), at STARTTLS
+//! (sent before TLS protects anything: a man in the middle may have injected them, RFC
+//! 3207 §6, so they are dropped), before the final dot (the dot is then not sent), and
+//! while idle (the connection is lost).
 //!
 //! With PIPELINING (RFC 2920) MAIL, the RCPTs and, when a partial delivery is acceptable,
 //! DATA go in one flight; the end of a message's data goes with what follows it (QUIT,
@@ -44,7 +55,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::{Capabilities, Command, Extension, Failure, FailureKind, PolicyAnswer, Reply, Step, TlsIssue};
+use super::{
+    parse_reply, Capabilities, Command, Extension, Failure, FailureKind, PolicyAnswer, Reply, ReplyError, Status, Step,
+    TlsIssue,
+};
 use crate::sasl::{self, Credentials, Exchange, Mechanism};
 use crate::secret::Secret;
 
@@ -310,8 +324,10 @@ pub struct Session {
     /// The TLS issue being decided, kept for the failure if the answer is secure.
     issue: Option<TlsIssue>,
     auth: AuthState,
-    /// Remarks for the `-debug` trace, taken by the driver.
-    notes: Vec<String>,
+    /// Bytes received and not yet parsed.
+    received: Vec<u8>,
+    /// Lines for the `-debug` trace (replies read, remarks), taken by the driver.
+    trace: Vec<String>,
     /// The server offers PIPELINING: commands go in flights.
     pipelining: bool,
     /// The transaction whose replies are awaited.
@@ -367,7 +383,8 @@ impl Session {
             tls: false,
             issue: None,
             auth: AuthState::default(),
-            notes: Vec::new(),
+            received: Vec::new(),
+            trace: Vec::new(),
             pipelining: false,
             current: None,
             following: None,
@@ -400,6 +417,11 @@ impl Session {
     /// What follows `Finished` or `Idle` (after a `submit` or `quit`); `Close` again once
     /// the connection is over. While a reply is awaited: `Receive`.
     pub fn resume(&mut self) -> Next {
+        let next = self.next_after_pause();
+        self.checked(next)
+    }
+
+    fn next_after_pause(&mut self) -> Next {
         match self.state {
             State::Closed => self.close(),
             State::Idle => self.between(),
@@ -473,9 +495,85 @@ impl Session {
         self.params.timeouts.write
     }
 
-    /// Remarks made since the last call, for the `-debug` trace.
-    pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+    /// The `-debug` trace lines since the last call: each reply read, and remarks.
+    pub fn take_trace(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// A remark for the trace.
+    fn note(&mut self, text: impl std::fmt::Display) {
+        self.trace.push(format!("    ... {text} ..."));
+    }
+
+    /// Bytes from the server: `None` while they hold no complete reply (read more within
+    /// the same wait), else what the reply, or bytes that cannot be one, lead to. A reply
+    /// read, the rest stays buffered for the next call (pipelined replies). Bytes that
+    /// arrive when no reply is due end the connection (a 421 ends it as the server said).
+    pub fn receive(&mut self, bytes: &[u8]) -> Option<Next> {
+        self.received.extend_from_slice(bytes);
+        if self.received.is_empty() {
+            return None;
+        }
+        let parsed = parse_reply(&self.received);
+        if !self.awaits_reply() {
+            let kind = match parsed {
+                Ok(Status::Complete((reply, _))) if reply.code == 421 => FailureKind::Reply(reply),
+                _ => FailureKind::Protocol(ReplyError::unrequested(&self.received)),
+            };
+            self.received.clear();
+            return Some(self.lost(kind));
+        }
+        match parsed {
+            Ok(Status::Complete((reply, used))) => {
+                self.received.drain(..used);
+                self.trace_reply(&reply);
+                let next = self.handle_reply(reply);
+                Some(self.checked(next))
+            }
+            Ok(Status::Partial) => None,
+            Err(e) => {
+                self.note(&e);
+                self.received.clear();
+                Some(self.handle_failure(FailureKind::Protocol(e)))
+            }
+        }
+    }
+
+    /// Whether a reply is due now (not while idle, between transactions, writing the
+    /// message, handshaking or waiting for the policy).
+    fn awaits_reply(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Idle | State::Between { .. } | State::Message | State::TlsHandshake | State::Policy { .. }
+        )
+    }
+
+    /// `next`, unless it writes a command while bytes that no command asked for wait:
+    /// everything that arrived answered a command already, so they were sent early, and
+    /// taking them for the next reply would misread the dialogue (a 250 queued before
+    /// the message was even written). At STARTTLS they are dropped.
+    fn checked(&mut self, next: Next) -> Next {
+        match next {
+            Next::Send(_) | Next::SendMessage if !self.received.is_empty() => {
+                let early = ReplyError::unrequested(&self.received);
+                self.received.clear();
+                self.note(&early);
+                self.handle_failure(FailureKind::Protocol(early))
+            }
+            Next::StartTls => {
+                self.received.clear();
+                next
+            }
+            next => next,
+        }
+    }
+
+    fn trace_reply(&mut self, reply: &Reply) {
+        let last = reply.lines.len().saturating_sub(1);
+        for (i, text) in reply.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.trace.push(format!("<-- {}{sep}{text}", reply.code).trim_end().to_string());
+        }
     }
 
     /// Whether the connection is TLS.
@@ -515,10 +613,29 @@ impl Session {
         Next::AskPolicy(issue)
     }
 
-    /// The policy's answer to the issue of the last `AskPolicy`.
-    pub fn policy_answer(&mut self, answer: PolicyAnswer) -> Next {
+    /// The policy's answer to the issue of the last `AskPolicy`; `None` when no policy
+    /// was given, for the defaults: a server that refuses or lacks STARTTLS is used in
+    /// plaintext (as tcllib does); a failed handshake, an unverified certificate or a
+    /// password in clear is never accepted.
+    pub fn policy_answer(&mut self, answer: Option<PolicyAnswer>) -> Next {
         let (State::Policy { kind, implicit }, Some(issue)) = (self.state, self.issue.take()) else {
             return self.close();
+        };
+        let (code, diagnostic) = (issue.code(), issue.diagnostic());
+        let answer = match answer {
+            Some(answer) => {
+                let said = match &answer {
+                    PolicyAnswer::Insecure => "insecure".to_string(),
+                    PolicyAnswer::Secure { why } => format!("secure ({why})"),
+                };
+                self.note(format!("-tlspolicy on {code} {diagnostic}: {said}"));
+                answer
+            }
+            None if kind == IssueKind::Unavailable => {
+                self.note(format!("{diagnostic}: no -tlspolicy, continuing without TLS"));
+                PolicyAnswer::Insecure
+            }
+            None => PolicyAnswer::Secure { why: "no -tlspolicy allows it".into() },
         };
         match (answer, kind) {
             (PolicyAnswer::Insecure, IssueKind::Unavailable) => self.after_tls(),
@@ -567,8 +684,23 @@ impl Session {
 
     /// The commands to write after the end of the message, in the same write: with
     /// PIPELINING the next submitted transaction's flight, or QUIT when it was asked for
-    /// and nothing else is left. Call it just before writing the final dot.
-    pub fn finish_message(&mut self) -> Vec<Command> {
+    /// and nothing else is left. Call it just before writing the final dot, with what
+    /// arrived while the message was written: if the server said anything, the dot must
+    /// not go out (an early reply would read as its answer, and a message never accepted
+    /// would count as delivered; without the dot the server delivers nothing), and the
+    /// error is what follows.
+    pub fn finish_message(&mut self, arrived: &[u8]) -> Result<Vec<Command>, Next> {
+        self.received.extend_from_slice(arrived);
+        if !self.received.is_empty() {
+            let early = ReplyError::unrequested(&self.received);
+            self.received.clear();
+            self.note(&early);
+            return Err(self.handle_failure(FailureKind::Protocol(early)));
+        }
+        Ok(self.after_the_dot())
+    }
+
+    fn after_the_dot(&mut self) -> Vec<Command> {
         if self.state != State::Message || !self.pipelining || self.following.is_some() {
             return Vec::new();
         }
@@ -753,7 +885,7 @@ impl Session {
         }
         let offered = self.capabilities.auth_mechanisms();
         if offered.is_empty() {
-            self.notes.push("credentials given, but the server offers no AUTH: continuing unauthenticated".into());
+            self.note("credentials given, but the server offers no AUTH: continuing unauthenticated");
             return self.between();
         }
         self.auth.candidates = Mechanism::STRONGEST_FIRST
@@ -812,7 +944,7 @@ impl Session {
                         self.send(State::AuthCancel { fatal: true }, Command::AuthCancel)
                     }
                     Err(e) => {
-                        self.notes.push(format!("AUTH {name}: {e}: cancelling"));
+                        self.note(format!("AUTH {name}: {e}: cancelling"));
                         self.auth.last_problem = Some(format!("AUTH {name}: {e}"));
                         self.send(State::AuthCancel { fatal: false }, Command::AuthCancel)
                     }
@@ -820,7 +952,7 @@ impl Session {
             }
             421 => self.fail(Failure { step: Step::Auth, kind: FailureKind::Reply(reply) }),
             _ if reply.is_permanent() => {
-                self.notes.push(format!("AUTH {name} failed: {reply}"));
+                self.note(format!("AUTH {name} failed: {reply}"));
                 self.auth.last_reply = Some(reply);
                 self.next_mechanism()
             }
@@ -1011,8 +1143,8 @@ impl Session {
         let outcome = transaction.not_sent();
         match reply.code {
             354 if accepted == 0 => {
-                self.notes.push("DATA accepted although no recipient was: ending it empty".into());
                 transaction.decided = Some(outcome);
+                self.note("DATA accepted although no recipient was: ending it empty");
                 self.state = State::EmptyData;
                 let mut flight = vec![Command::Dot];
                 if self.quit_requested && self.pending.is_empty() {
@@ -1026,7 +1158,7 @@ impl Session {
             // leaves the data section unfinished, which delivers nothing, whereas the dot
             // would deliver an empty message.
             354 => {
-                self.notes.push("DATA accepted but the message must not be sent: closing".into());
+                self.note("DATA accepted but the message must not be sent: closing");
                 let failure = Failure { step: Step::Data, kind: FailureKind::Reply(reply) };
                 self.finish_and_lose(outcome, failure)
             }

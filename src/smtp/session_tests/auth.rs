@@ -67,7 +67,7 @@ fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
     session.handle_reply(greeting_reply());
     let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "SIZE".into()] });
     assert!(matches!(next, Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
-    assert!(session.take_notes().iter().any(|n| n.contains("offers no AUTH")));
+    assert!(session.take_trace().iter().any(|n| n.contains("offers no AUTH")));
 }
 
 #[test]

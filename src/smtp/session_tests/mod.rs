@@ -16,6 +16,7 @@ use crate::smtp::ReplyError;
 mod auth;
 mod eight_bit;
 mod greeting;
+mod input;
 mod onex_qued;
 mod params;
 mod pipelining;
@@ -259,14 +260,14 @@ fn drive(case: Case, script: &[Scripted]) -> Transcript {
                 Some(Scripted::Policy(expected, answer)) => {
                     assert_eq!(&issue, expected, "the policy is asked about another issue");
                     sent.push(format!("<policy {}>", issue.code()));
-                    session.policy_answer(answer.clone())
+                    session.policy_answer(Some(answer.clone()))
                 }
                 other => panic!("the engine asks the policy about {issue:?} but the script has {other:?}"),
             },
             Next::SendMessage => {
                 assert_eq!(session.step(), Step::Message, "no reply is due while the message is written");
                 waits.push((session.step(), session.timeout()));
-                let after = session.finish_message();
+                let after = session.finish_message(&[]).expect("nothing arrived");
                 let mut flight = vec!["<message>".to_string()];
                 flight.extend(after.iter().map(Command::to_string));
                 sent.extend(flight.iter().cloned());

@@ -159,7 +159,7 @@ fn implicit_tls_unverified_and_insecure_still_reads_the_greeting() {
     let mut session = one_message_session(tls_params()).unwrap();
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue));
-    assert_eq!(session.policy_answer(PolicyAnswer::Insecure), Next::Receive);
+    assert_eq!(session.policy_answer(Some(PolicyAnswer::Insecure)), Next::Receive);
     assert_eq!(session.step(), Step::Greeting);
 }
 
@@ -169,7 +169,7 @@ fn implicit_tls_unverified_and_secure_quits_after_the_greeting() {
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     let answer = secure("no -tlspolicy allows it");
     assert_eq!(session.tls_failed(issue.clone()), Next::AskPolicy(issue.clone()));
-    assert_eq!(session.policy_answer(answer.clone()), Next::Receive);
+    assert_eq!(session.policy_answer(Some(answer.clone())), Next::Receive);
     // The wait for a greeting only there to be answered with QUIT is QUIT's short one.
     assert_eq!((session.step(), session.timeout()), (Step::Quit, secs(7)));
     assert_eq!(session.handle_reply(greeting_reply()), Next::Send(vec![Command::Quit]));
@@ -183,7 +183,7 @@ fn implicit_tls_unverified_and_secure_without_greeting_closes() {
     let issue = TlsIssue::NotVerified("certificate has expired".into());
     let answer = secure("no -tlspolicy allows it");
     session.tls_failed(issue.clone());
-    assert_eq!(session.policy_answer(answer.clone()), Next::Receive);
+    assert_eq!(session.policy_answer(Some(answer.clone())), Next::Receive);
     let failure = Failure { step: Step::TlsHandshake, kind: FailureKind::TlsRefused { issue, answer } };
     let timeout = FailureKind::Timeout(Duration::from_secs(10));
     assert_eq!(session.handle_failure(timeout), Next::Close(End::Unusable(failure)));
