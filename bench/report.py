@@ -1,10 +1,16 @@
 """Turns the raw measurements of bench/run.sh into the markdown of bench/RESULTS.md.
 
-    python3 bench/report.py RAW MACHINE BIG_MIB ATTACH_KIB ATTACH_SENDS TEXT_MIB QP_KIB
+    python3 bench/report.py RAW MACHINE BIG_MIB ATTACH_KIB ATTACH_SENDS TEXT_MIB QP_KIB SESSION_WINDOW
+    python3 bench/report.py --sessions RAW SESSION_WINDOW
+        (only the session rows, from a run.sh run with BENCH_ONLY=sessions)
 
 RAW has one measurement a line (run.sh writes it):
     direct CLIENT MESSAGES SECONDS        1 KiB, one recipient, on loopback
     proxy CLIENT MESSAGES SECONDS         1 KiB, ten recipients, 20 ms round trip
+    session CLIENT MESSAGES SECONDS       1 KiB, one recipient, on loopback, over one
+                                          session (or a pool, or smtp-source -d)
+    sessionproxy CLIENT MESSAGES SECONDS  1 KiB, ten recipients, 20 ms round trip, over
+                                          one session
     big CLIENT-ACTION SECONDS WALL KIB    the attachment: the timed step, the whole
                                           process (time -v) and its peak RSS
     attach CLIENT-ACTION SECONDS WALL KIB the smtp::mail attachment: seconds per send
@@ -60,15 +66,103 @@ def verdict(ok):
     return "**met**" if ok else "**missed**"
 
 
+def rate(raw, row, client):  # messages per second
+    return Stat([m / s for m, s in raw[(row, client)]])
+
+
+def latency(raw, row, client):  # milliseconds per message
+    return Stat([1000 * s / m for m, s in raw[(row, client)]])
+
+
+def session_rows(raw, window):
+    """The rows of sessions and pools (smtp::open), from the rows "session" and "sessionproxy";
+    compared with ours over a new connection each when RAW has those rows too."""
+    out = []
+    one, py, src = (rate(raw, "session", c) for c in ("ours-session", "python-session", "smtp-source-d"))
+    fresh = ""
+    if ("direct", "ours-mail") in raw:
+        fresh = f", {ratio(one, rate(raw, 'direct', 'ours-mail')):.2f}× ours `smtp::mail` with a new connection each"
+    out.append(
+        "| 1 KiB message, 1 recipient, all over one session (`smtp::open`, then `smtp::mail -session` "
+        "in a loop): **messages/s** "
+        f"| {one.show('{:.0f}')} | | {py.show('{:.0f}')} | `smtp-source -d -s 1`: {src.show('{:.0f}')} "
+        f"| {ratio(one, src):.2f}× smtp-source -d, {ratio(one, py):.2f}× Python{fresh} "
+        f"| ≥ 1.2× smtp-source -d {verdict(ratio(one, src) >= 1.2)} |"
+    )
+
+    queued = rate(raw, "session", "ours-queue1")
+    out.append(
+        f"| the same queued (`smtp::mail -session ... -command`, {window} kept queued; one connection): "
+        f"**messages/s** | {queued.show('{:.0f}')} | | | `smtp-source -d -s 1`: {src.show('{:.0f}')} "
+        f"| {ratio(queued, src):.2f}× smtp-source -d, {ratio(queued, one):.2f}× the synchronous loop | |"
+    )
+
+    pool, src4 = rate(raw, "session", "ours-pool4"), rate(raw, "session", "smtp-source-d4")
+    out.append(
+        "| the same queued sends on a pool of 4 (`smtp::open -connections 4`): **messages/s** "
+        f"| {pool.show('{:.0f}')} | | | `smtp-source -d -s 4`: {src4.show('{:.0f}')} "
+        f"| {ratio(pool, queued):.2f}× one connection, {ratio(pool, src4):.2f}× smtp-source -d -s 4 | |"
+    )
+
+    apart, aq, asy, apy = (
+        latency(raw, "sessionproxy", c) for c in ("ours-queue1-atleastone", "ours-queue1", "ours-session", "python-session")
+    )
+    fresh = ""
+    if ("proxy", "ours") in raw:
+        fresh = f", {ratio(apart, latency(raw, 'proxy', 'ours')):.2f}× ours with a new connection each"
+    out.append(
+        "| 1 KiB message, 10 recipients, 20 ms round trip (proxy), over one session, queued "
+        f"(`-command`, {window} kept queued) with `-atleastone 1` (DATA goes with the RCPTs: partial "
+        "delivery, as smtplib's; Python: `send_message` in a loop over one connection): "
+        f"**ms per message** | {apart.show('{:.1f}')} | | {apy.show('{:.0f}')} "
+        "| one round trip: 20 "
+        f"| {ratio(apart, apy):.2f}× Python's time{fresh} | |"
+    )
+    out.append(
+        "| the same queued, default `-atleastone 0` (all or nothing: DATA waits for the 10 RCPT "
+        f"replies): **ms per message** | {aq.show('{:.1f}')} | | {apy.show('{:.0f}')} | two round trips: 40 "
+        f"| {ratio(aq, apy):.2f}× Python's time, {ratio(aq, apart):.2f}× with `-atleastone 1` | |"
+    )
+    out.append(
+        "| the same synchronous (`smtp::mail -session` in a loop, `-atleastone 0`): **ms per message** "
+        f"| {asy.show('{:.1f}')} | | {apy.show('{:.0f}')} | three round trips: 60 "
+        f"| {ratio(asy, apy):.2f}× Python's time, {ratio(asy, aq):.2f}× queued | |"
+    )
+    return out
+
+
+def session_note(window):
+    """The "How each row is measured" item of the session rows."""
+    return (
+        "- Sessions: the `smtp::mail` loop and body over one session opened once, outside the timed "
+        "part, with `smtp::open -servers 127.0.0.1 -ports P` (defaults otherwise: a connection is "
+        "replaced after 100 messages) and closed after it; 3 warm-up messages. Synchronous: one "
+        "`smtp::mail -session $s -from ... -rcpt ... -subject ... -body` call per message. Queued: "
+        f"the same call with `-command`; {window} sends are kept queued, each callback queues the next "
+        "until the time is up, and the time ends at the last callback (a first batch, waited for, "
+        "warms up and opens the pool's connections). Pool: the same queued sends on "
+        "`smtp::open ... -connections 4`. Through the proxy, 10 recipients: `-atleastone 0` (the "
+        "default, tcllib's all or nothing) makes DATA wait for every RCPT reply, `-atleastone 1` "
+        "lets it go in the same write (RFC 2920), and a queued message's MAIL, RCPTs (and DATA) go "
+        "with the previous message's end of data. Python: one `smtplib.SMTP` and `send_message` of a "
+        "new `EmailMessage` per message (each command waits for its reply; it delivers to the "
+        "recipients accepted, as `-atleastone 1`). `smtp-source -d -l 1024` sends all its messages over one "
+        "connection (`-s 1`) or four (`-s 4`), one command at a time (no pipelining). Measured in "
+        "rounds of their own, clients interleaved the same way."
+    )
+
+
 def main():
+    if sys.argv[1] == "--sessions":
+        raw, window = read_raw(sys.argv[2]), int(sys.argv[3])
+        print("| Measurement | ours | tcllib smtp 1.5.1 | Python smtplib | reference | ours compared | target |")
+        print("|---|--:|--:|--:|--:|---|---|")
+        print("\n".join(session_rows(raw, window)))
+        print()
+        print(session_note(window))
+        return
     raw, machine, big_mib = read_raw(sys.argv[1]), read_machine(sys.argv[2]), sys.argv[3]
-    attach_kib, attach_sends, text_mib, qp_kib = (int(x) for x in sys.argv[4:8])
-
-    def rate(row, client):  # messages per second
-        return Stat([m / s for m, s in raw[(row, client)]])
-
-    def latency(row, client):  # milliseconds per message
-        return Stat([1000 * s / m for m, s in raw[(row, client)]])
+    attach_kib, attach_sends, text_mib, qp_kib, window = (int(x) for x in sys.argv[4:9])
 
     def big(name, index, row="big"):  # 0: timed step (s), 1: process wall (s), 2: peak RSS (MiB)
         return Stat([m[index] / (1024 if index == 2 else 1) for m in raw[(row, name)]])
@@ -90,10 +184,10 @@ def main():
         f"{len(raw[('direct', 'ours')])} rounds, with the range in brackets (the 10 MiB text through mime: "
         "one try). \"Ours compared\" divides ours by the other value.\n"
     )
-    out.append("| Measurement | ours | tcllib smtp 1.5.1 | Python smtplib | reference | ours compared | target (issue 7) |")
+    out.append("| Measurement | ours | tcllib smtp 1.5.1 | Python smtplib | reference | ours compared | target (issues 7, 13) |")
     out.append("|---|--:|--:|--:|--:|---|---|")
 
-    ours, tcl, py, src = (rate("direct", c) for c in ("ours", "tcllib", "python", "smtp-source"))
+    ours, tcl, py, src = (rate(raw, "direct", c) for c in ("ours", "tcllib", "python", "smtp-source"))
     out.append(
         "| 1 KiB message, 1 recipient, new connection each: **messages/s** "
         f"| {ours.show('{:.0f}')} | {tcl.show('{:.0f}')} | {py.show('{:.0f}')} "
@@ -102,7 +196,7 @@ def main():
         f"| ≥ 30× tcllib {verdict(ratio(ours, tcl) >= 30)}; ≥ 0.6× smtp-source {verdict(ratio(ours, src) >= 0.6)} |"
     )
 
-    ours7, tcl7 = (rate("direct", c) for c in ("ours-7bit", "tcllib-7bit"))
+    ours7, tcl7 = (rate(raw, "direct", c) for c in ("ours-7bit", "tcllib-7bit"))
     out.append(
         "| the same, token made with `-encoding 7bit` (mime then skips its per-character scan "
         "for an encoding, 2.5 ms per message): **messages/s** "
@@ -110,8 +204,8 @@ def main():
         f"| {ratio(ours7, tcl7):.2f}× tcllib, {ratio(ours7, src):.2f}× smtp-source | |"
     )
 
-    mail, sm = rate("direct", "ours-mail"), rate("direct", "ours")
-    tcl, py = rate("direct", "tcllib"), rate("direct", "python")
+    mail, sm = rate(raw, "direct", "ours-mail"), rate(raw, "direct", "ours")
+    tcl, py = rate(raw, "direct", "tcllib"), rate(raw, "direct", "python")
     out.append(
         "| the same with `smtp::mail` (no mime token: `-server -port -from -rcpt -subject -body`): "
         f"**messages/s** | {mail.show('{:.0f}')} | | | `smtp-source -s 1`: {src.show('{:.0f}')} "
@@ -121,7 +215,7 @@ def main():
         f"| ≥ 1.0× smtp-source {verdict(ratio(mail, src) >= 1.0)} |"
     )
 
-    ours, tcl, py = (latency("proxy", c) for c in ("ours", "tcllib", "python"))
+    ours, tcl, py = (latency(raw, "proxy", c) for c in ("ours", "tcllib", "python"))
     out.append(
         "| 1 KiB message, 10 recipients, 20 ms round trip (proxy): **ms per message** "
         f"| {ours.show('{:.0f}')} | {tcl.show('{:.0f}')} | {py.show('{:.0f}')} "
@@ -129,6 +223,7 @@ def main():
         f"| {ratio(ours, tcl):.2f}× tcllib's time, {ratio(ours, py):.2f}× Python's "
         f"| ≤ 0.4× tcllib's time {verdict(ratio(ours, tcl) <= 0.4)} |"
     )
+    out.extend(session_rows(raw, window))
 
     step = {
         name: big(name, 0)
@@ -290,6 +385,7 @@ def main():
         "takes time in the square of the text's size: the big text gets one try with a time limit, and "
         f"the {qp_kib} and {2 * qp_kib} KiB rows show the growth."
     )
+    out.append(session_note(window))
     out.append(
         "- DATA encoder: `cargo bench --bench encoder`, 16 MiB messages fed in 64 KiB chunks, best of 5 "
         "rounds of 0.3 s."

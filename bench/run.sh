@@ -3,17 +3,20 @@
 # all sending to Postfix's smtp-sink on 127.0.0.1, which this script starts and stops.
 # Prints a markdown table (and writes it, with the machine it ran on, to bench/RESULTS.md).
 #
-#   bench/run.sh          about 4 minutes; needs root or sudo the first time (packages)
+#   bench/run.sh          about 5 minutes; needs root or sudo the first time (packages)
 #
 # Every row is measured in this run; rates are the median of BENCH_ROUNDS rounds, with the
 # clients interleaved round by round so a busy neighbour slows all of them alike.
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2: per client and round, 1 KiB
 # rows), BENCH_PROXY_SECONDS (3: the same through the 20 ms proxy), BENCH_SOURCE_MESSAGES
-# (4000: smtp-source's -m), BENCH_BIG_MIB (100: the attachment), BENCH_ATTACH_KIB (1024:
-# the smtp::mail attachment) and BENCH_ATTACH_SENDS (20: sends timed per process),
+# (4000: smtp-source's -m), BENCH_SESSION_SOURCE_MESSAGES (10000: smtp-source -d's -m),
+# BENCH_SESSION_WINDOW (16: the queued session sends kept waiting or running),
+# BENCH_BIG_MIB (100: the attachment), BENCH_ATTACH_KIB (1024: the smtp::mail
+# attachment) and BENCH_ATTACH_SENDS (20: sends timed per process),
 # BENCH_TEXT_MIB (10: the non-ASCII text), BENCH_QP_KIB (64: the smaller texts, this and
 # twice this, that tcllib's quoted-printable encoder can do in seconds) and
 # BENCH_QP_LIMIT (60: seconds the mime quoted-printable path gets for the big text).
+# BENCH_ONLY=sessions measures only the session rows and prints them (RESULTS.md untouched).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -23,6 +26,9 @@ rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-2}
 proxy_seconds=${BENCH_PROXY_SECONDS:-3}
 source_messages=${BENCH_SOURCE_MESSAGES:-4000}
+session_source_messages=${BENCH_SESSION_SOURCE_MESSAGES:-10000}
+session_window=${BENCH_SESSION_WINDOW:-16}
+only=${BENCH_ONLY:-}
 big_mib=${BENCH_BIG_MIB:-100}
 attach_kib=${BENCH_ATTACH_KIB:-1024}
 attach_sends=${BENCH_ATTACH_SENDS:-20}
@@ -63,7 +69,23 @@ proxy_port=$(wait_port_file 5 "$proxy" "$work/proxy.port") \
 
 now() { date +%s.%N; }
 
-# rate CLIENT PORT SECONDS RECIPIENTS: appends "rate-ROW CLIENT MESSAGES SECONDS" to $raw.
+# smtp_source PORT MESSAGES OPTION...: smtp-source sending MESSAGES 1 KiB messages with
+# OPTIONs (-s, -d) to 127.0.0.1:PORT; prints "MESSAGES SECONDS".
+smtp_source() {
+    local port=$1 messages=$2 start end
+    shift 2
+    start=$(now)
+    smtp-source "$@" -m "$messages" -l 1024 -f sender@example.com -t rcpt1@example.com "127.0.0.1:$port"
+    end=$(now)
+    echo "$messages $(awk "BEGIN {print $end - $start}")"
+}
+
+# rate CLIENT PORT SECONDS RECIPIENTS ROW: appends "ROW CLIENT MESSAGES SECONDS" to $raw.
+# The session clients: ours-session (smtp::mail -session in a loop), ours-queue1 and
+# ours-pool4 (queued -command sends on a session of 1 or 4 connections), ours-queue1-atleastone
+# (ours-queue1 with -atleastone 1: DATA pipelined with the RCPTs), python-session
+# (smtplib over one connection), smtp-source-d and smtp-source-d4 (-d: one connection for
+# all messages; -s 1 or -s 4 of them).
 rate() {
     local client=$1 port=$2 secs=$3 rcpts=$4 row=$5 result
     case $client in
@@ -71,18 +93,42 @@ rate() {
         ours-7bit | tcllib-7bit)
             result=$(tclsh8.6 bench/send.tcl "${client%-7bit}" rate "$port" "$secs" "$rcpts" 7bit) ;;
         ours-mail) result=$(tclsh8.6 bench/send.tcl ours mailrate "$port" "$secs" "$rcpts") ;;
-        python) result=$("$python" bench/send.py rate "$port" "$secs" "$rcpts") ;;
-        smtp-source)
-            local start end
-            start=$(now)
-            smtp-source -s 1 -m "$source_messages" -l 1024 -f sender@example.com \
-                -t rcpt1@example.com "127.0.0.1:$port"
-            end=$(now)
-            result="$source_messages $(awk "BEGIN {print $end - $start}")"
+        ours-session) result=$(tclsh8.6 bench/send.tcl ours sessionrate "$port" "$secs" "$rcpts") ;;
+        ours-queue1) result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 1 "$session_window") ;;
+        ours-queue1-atleastone)
+            result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 1 "$session_window" \
+                -atleastone 1)
             ;;
+        ours-pool4) result=$(tclsh8.6 bench/send.tcl ours sessionqueue "$port" "$secs" "$rcpts" 4 "$session_window") ;;
+        python) result=$("$python" bench/send.py rate "$port" "$secs" "$rcpts") ;;
+        python-session) result=$("$python" bench/send.py session "$port" "$secs" "$rcpts") ;;
+        smtp-source) result=$(smtp_source "$port" "$source_messages" -s 1) ;;
+        smtp-source-d) result=$(smtp_source "$port" "$session_source_messages" -d -s 1) ;;
+        smtp-source-d4) result=$(smtp_source "$port" "$session_source_messages" -d -s 4) ;;
     esac
     echo "$row $client $result" >>"$raw"
 }
+
+echo "bench: 1 KiB messages over one session, and a pool of 4 ($rounds rounds of ${seconds} s per client)" >&2
+for round in $(seq "$rounds"); do
+    for client in ours-session python-session smtp-source-d ours-queue1 ours-pool4 smtp-source-d4; do
+        rate "$client" "$port" "$seconds" 1 session
+    done
+    echo "bench:   round $round done" >&2
+done
+
+echo "bench: 10 recipients through the 20 ms round-trip proxy over one session ($rounds rounds of ${proxy_seconds} s)" >&2
+for round in $(seq "$rounds"); do
+    for client in ours-queue1-atleastone ours-queue1 ours-session python-session; do
+        rate "$client" "$proxy_port" "$proxy_seconds" 10 sessionproxy
+    done
+    echo "bench:   round $round done" >&2
+done
+
+if [ "$only" = sessions ]; then
+    "$python" bench/report.py --sessions "$raw" "$session_window"
+    exit 0
+fi
 
 echo "bench: 1 KiB messages, one connection each ($rounds rounds of ${seconds} s per client)" >&2
 for round in $(seq "$rounds"); do
@@ -222,4 +268,5 @@ machine="$work/machine"
     echo "postfix $(postconf -d -h mail_version 2>/dev/null || echo unknown)"
 } >"$machine"
 
-"$python" bench/report.py "$raw" "$machine" "$big_mib" "$attach_kib" "$attach_sends" "$text_mib" "$qp_kib" | tee bench/RESULTS.md
+"$python" bench/report.py "$raw" "$machine" "$big_mib" "$attach_kib" "$attach_sends" "$text_mib" "$qp_kib" \
+    "$session_window" | tee bench/RESULTS.md

@@ -1,6 +1,9 @@
 """The Python smtplib side of the benchmark (bench/run.sh runs it), the same work as send.tcl.
 
     python3 bench/send.py rate PORT SECONDS RECIPIENTS   -> prints "MESSAGES ELAPSED_SECONDS"
+    python3 bench/send.py session PORT SECONDS RECIPIENTS
+        -> the same messages over one connection (one smtplib.SMTP, send_message in a
+        loop, quit at the end); prints "MESSAGES ELAPSED_SECONDS"
     python3 bench/send.py big PORT FILE                  -> prints the seconds the send took
     python3 bench/send.py attach PORT FILE ACTION SENDS  -> ACTION "send": one warm-up send,
         then SENDS sends of a text and FILE as an attachment (read, add_attachment,
@@ -8,7 +11,8 @@
         imports the modules (the memory baseline).
 
 Each message is built (email.message.EmailMessage) and sent over a new connection
-(smtplib.SMTP, send_message, quit), as a script would do it.
+(smtplib.SMTP, send_message, quit), as a script would do it; in "session" mode over the
+one connection the process opened first.
 """
 
 import os
@@ -32,13 +36,17 @@ def send(port, message):
         client.send_message(message)
 
 
-def send_one(port, text, recipients):
+def build(text, recipients):
     message = EmailMessage()
     message["Subject"] = "benchmark message"
     message["From"] = "sender@example.com"
     message["To"] = ", ".join(recipients)
     message.set_content(text)
-    send(port, message)
+    return message
+
+
+def send_one(port, text, recipients):
+    send(port, build(text, recipients))
 
 
 def rate(port, seconds, nrecipients):
@@ -52,6 +60,21 @@ def rate(port, seconds, nrecipients):
         send_one(port, text, recipients)
         count += 1
     print(count, time.monotonic() - start)
+
+
+def session(port, seconds, nrecipients):
+    text = body()
+    recipients = [f"rcpt{i}@example.com" for i in range(1, nrecipients + 1)]
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for _ in range(3):
+            client.send_message(build(text, recipients))
+        count = 0
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            client.send_message(build(text, recipients))
+            count += 1
+        elapsed = time.monotonic() - start
+    print(count, elapsed)
 
 
 def big(port, path):
@@ -96,12 +119,14 @@ def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "rate":
         rate(port, float(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "session":
+        session(port, float(sys.argv[3]), int(sys.argv[4]))
     elif mode == "big":
         big(port, sys.argv[3])
     elif mode == "attach":
         attach(port, sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
-        sys.exit(f"unknown mode {mode!r}: must be rate, big or attach")
+        sys.exit(f"unknown mode {mode!r}: must be rate, session, big or attach")
 
 
 if __name__ == "__main__":

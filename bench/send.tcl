@@ -16,6 +16,18 @@
 #   tclsh8.6 bench/send.tcl ours mailrate PORT SECONDS RECIPIENTS
 #       The rate loop with ::smtp::mail instead of a mime token: each iteration is one
 #       call (-server -port -from -rcpt -subject -body, the same 1 KiB body).
+#   tclsh8.6 bench/send.tcl ours sessionrate PORT SECONDS RECIPIENTS ?OPTION VALUE ...?
+#       The mailrate loop over one session: smtp::open -servers 127.0.0.1 -ports PORT
+#       once, then one synchronous `smtp::mail -session` call per message (-from -rcpt
+#       -subject -body), smtp::close at the end (not timed). An OPTION -atleastone goes
+#       to each smtp::mail, any other (e.g. -maxmessages 0) to smtp::open.
+#       Prints "MESSAGES ELAPSED_SECONDS".
+#   tclsh8.6 bench/send.tcl ours sessionqueue PORT SECONDS RECIPIENTS CONNECTIONS WINDOW ?OPTION VALUE ...?
+#       The same messages (and OPTIONs) queued on a session opened with -connections
+#       CONNECTIONS, each `smtp::mail -session ... -command`: WINDOW sends are kept
+#       queued or running, each callback queueing the next until SECONDS have passed;
+#       the time ends at the last callback. A first batch of WINDOW sends, waited for, warms up (and opens the
+#       pool's connections). Prints "MESSAGES ELAPSED_SECONDS".
 #   tclsh8.6 bench/send.tcl ours attach PORT FILE ACTION SENDS
 #       ACTION "mail": one warm-up send, then SENDS sends of ::smtp::mail with -body and
 #       -attachments [list FILE] (read and encoded by the call itself); prints the mean
@@ -131,6 +143,114 @@ proc mailrate {port seconds nrecipients} {
     }
     set elapsed [expr {([clock microseconds] - $start) / 1e6}]
     puts "$count $elapsed"
+}
+
+# session_open port nrecipients options ?option value ...?: opens the session of the
+# session rows with the options and the given ones (options's -atleastone excepted), and
+# returns the smtp::mail call of its messages (without -command; with options's
+# -atleastone, if any), whose third word is the session's handle.
+proc session_open {port nrecipients options args} {
+    set open {}
+    set mail {}
+    foreach {option value} $options {
+        if {$option eq "-atleastone"} {
+            lappend mail $option $value
+        } else {
+            lappend open $option $value
+        }
+    }
+    set session [smtp::open -servers 127.0.0.1 -ports $port {*}$args {*}$open]
+    set recipients {}
+    for {set i 1} {$i <= $nrecipients} {incr i} {
+        lappend recipients rcpt$i@example.com
+    }
+    list smtp::mail -session $session -from sender@example.com \
+        -rcpt $recipients -subject "benchmark message" -body [body] {*}$mail
+}
+
+proc sessionrate {port seconds nrecipients args} {
+    set send [session_open $port $nrecipients $args]
+    set session [lindex $send 2]
+    for {set i 0} {$i < 3} {incr i} {
+        {*}$send
+    }
+    set count 0
+    set start [clock microseconds]
+    set stop [expr {$start + int($seconds * 1e6)}]
+    while {[clock microseconds] < $stop} {
+        {*}$send
+        incr count
+    }
+    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
+    smtp::close $session
+    puts "$count $elapsed"
+}
+
+# The queued sends of sessionqueue: queue::send queues one; queue::done is the callback.
+namespace eval queue {
+    variable send {}       ;# the smtp::mail command, without -command
+    variable running 0     ;# sends queued or running
+    variable count 0       ;# sends done, with status ok
+    variable stop 0        ;# clock microseconds after which no send is queued
+    variable errors {}     ;# the error messages of failed sends
+    variable finished 0    ;# set when running drops to 0 (vwait)
+
+    proc send {} {
+        variable send
+        variable running
+        incr running
+        {*}$send -command [namespace code done]
+    }
+
+    proc done {handle result} {
+        variable running
+        variable count
+        variable stop
+        variable errors
+        variable finished
+        incr running -1
+        if {[dict get $result status] eq "ok"} {
+            incr count
+        } else {
+            lappend errors "$handle: [dict get $result error] ([dict get $result errorcode])"
+        }
+        if {[clock microseconds] < $stop && ![llength $errors]} {
+            send
+        } elseif {$running == 0} {
+            set finished 1
+        }
+    }
+
+    # run window: keeps window sends queued until stop; returns when all have ended.
+    proc run {window} {
+        variable running
+        variable finished
+        variable errors
+        set finished 0
+        for {set i 0} {$i < $window} {incr i} {
+            send
+        }
+        if {$running > 0} {
+            vwait [namespace current]::finished
+        }
+        if {[llength $errors]} {
+            error "[llength $errors] queued sends failed, the first: [lindex $errors 0]"
+        }
+    }
+}
+
+proc sessionqueue {port seconds nrecipients connections window args} {
+    set queue::send [session_open $port $nrecipients $args -connections $connections]
+    set session [lindex $queue::send 2]
+    # Warm-up: one batch, queued at once (stop is 0: no callback queues another).
+    queue::run $window
+    set queue::count 0
+    set start [clock microseconds]
+    set queue::stop [expr {$start + int($seconds * 1e6)}]
+    queue::run $window
+    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
+    smtp::close $session
+    puts "$queue::count $elapsed"
 }
 
 proc attach {port file action sends} {
