@@ -30,6 +30,12 @@ impl Secret {
         &self.0
     }
 
+    /// The bytes, to fill in place (a key derived into a buffer that is a secret from the
+    /// start).
+    pub fn expose_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
     /// Whether there are no bytes (e.g. an empty password, or the empty SASL response that
     /// acknowledges DIGEST-MD5's `rspauth`).
     pub fn is_empty(&self) -> bool {

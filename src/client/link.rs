@@ -273,6 +273,11 @@ impl Link {
                     let answer = feed.hooks().tls_policy(issue.code(), &issue.diagnostic());
                     self.session.policy_answer(answer)
                 }
+                Next::AskToken(username) => {
+                    feed.hooks().trace("    ... asking -oauthcommand for a token ...");
+                    let token = feed.hooks().oauth_token(&username);
+                    self.session.token_answer(token)
+                }
             }
         }
     }

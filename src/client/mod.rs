@@ -201,6 +201,8 @@ pub trait Hooks {
     /// Asks `-tlspolicy` about a TLS weakness (`code`, `diagnostic`); `None` when the caller
     /// gave no policy, so the defaults apply.
     fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer>;
+    /// Asks `-oauthcommand` for a bearer token for `username`; why there is none.
+    fn oauth_token(&mut self, username: &str) -> Result<crate::secret::Secret, String>;
 }
 
 /// Sends one message over a connection of its own, trying each server in turn, until

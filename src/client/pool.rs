@@ -588,4 +588,8 @@ impl Hooks for Silent {
     fn tls_policy(&mut self, _code: u16, _diagnostic: &str) -> Option<PolicyAnswer> {
         None
     }
+
+    fn oauth_token(&mut self, _username: &str) -> Result<crate::secret::Secret, String> {
+        Err("no send is asking".into())
+    }
 }

@@ -68,14 +68,19 @@ pub enum Error {
     },
     /// No open session has this handle.
     Session(String),
-    /// A wait that could never end.
-    Deadlock(String),
-    /// A call on a session that could never end: its send whose `-tlspolicy` command is
-    /// running below the call holds the connection the call needs.
+    /// A wait for send `handle` that could never end: its `command` (`-tlspolicy`,
+    /// `-oauthcommand`) is running below the wait.
+    Deadlock {
+        handle: String,
+        command: &'static str,
+    },
+    /// A call on a session that could never end: its send whose `command` is running
+    /// below the call holds the connection the call needs.
     SessionDeadlock {
         call: &'static str,
         session: String,
         send: String,
+        command: &'static str,
     },
     /// `::smtp::cancel` (or the interpreter's end) stopped the send.
     Cancelled {
@@ -124,7 +129,7 @@ impl Error {
             Error::Render(_) => words(&["SMTP", "MIME", "BUILD"]),
             Error::Nul(_) => words(&["SMTP", "MIME", "NUL"]),
             Error::Handle { .. } | Error::Session(_) => words(&["SMTP", "HANDLE", "UNKNOWN"]),
-            Error::Deadlock(_) | Error::SessionDeadlock { .. } => words(&["SMTP", "WAIT", "DEADLOCK"]),
+            Error::Deadlock { .. } | Error::SessionDeadlock { .. } => words(&["SMTP", "WAIT", "DEADLOCK"]),
             Error::Cancelled { .. } => words(&["SMTP", "CANCELLED"]),
             Error::Internal { what, .. } => words(&["SMTP", "INTERNAL", what]),
             Error::Tls { .. } => words(&["SMTP", "OPTION", "VALUE", "-tlsoptions"]),
@@ -172,15 +177,15 @@ impl fmt::Display for Error {
             }
             Error::Handle { handle, ended: false } => write!(f, "unknown send \"{handle}\""),
             Error::Session(handle) => write!(f, "unknown session \"{handle}\" (a session is forgotten once closed)"),
-            Error::Deadlock(handle) => write!(
+            Error::Deadlock { handle, command } => write!(
                 f,
-                "smtp::wait {handle} would never return: the send is waiting for the answer of its -tlspolicy \
+                "smtp::wait {handle} would never return: the send is waiting for the answer of its {command} \
                  command, which is still running below this wait"
             ),
-            Error::SessionDeadlock { call, session, send } => write!(
+            Error::SessionDeadlock { call, session, send, command } => write!(
                 f,
                 "{call} on {session} would never return: its send {send} is waiting for the answer of its \
-                 -tlspolicy command, which is still running below this call"
+                 {command} command, which is still running below this call"
             ),
             Error::Cancelled { end_of_data_sent: true } => f.write_str(
                 "send cancelled after the end of the message was sent (the message may or may not have been delivered)",

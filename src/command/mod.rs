@@ -3,13 +3,13 @@
 //! and `::smtp::wait handle`, and for sessions `::smtp::open`, `::smtp::info` and
 //! `::smtp::close`. Tcl words in, Tcl result out.
 
+mod asked;
 mod error;
 mod mail;
 mod options;
 mod results;
 mod sends;
 mod sessions;
-mod tls_policy;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::bridge::Bridge;
 use crate::client::{Message, Setup};
 use crate::message::{self, HeaderPlan, Input};
-use crate::smtp::{AuthParams, Envelope, Params, Timeouts};
+use crate::smtp::{AuthParams, Envelope, Params, Timeouts, Token};
 use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{TlsOptions, TlsSetup};
@@ -74,7 +74,7 @@ fn hostname(interp: &Interp<'_>) -> Result<String, TclError> {
 }
 
 /// Options whose values never show in `errorInfo`.
-const SECRET_OPTIONS: &[&str] = &["-password"];
+const SECRET_OPTIONS: &[&str] = &["-password", "-oauthtoken"];
 
 /// Creates command `name` of the registry `sends`, implemented by `f` (which gets the
 /// words after the name). Its errors carry an `errorInfo` of their own: the message and
@@ -215,7 +215,7 @@ fn send(
     }
     let setup = setup(&connection, hostname)?;
     let asynchronous = connection.command.is_some();
-    let id = sends.start(setup, message, connection.debug, connection.tlspolicy, connection.command)?;
+    let id = sends.start(setup, message, connection.debug, connection.asked(), connection.command)?;
     if asynchronous {
         return Ok(interp.new_string(&Sends::handle_name(id)));
     }
@@ -250,6 +250,12 @@ fn setup(connection: &Connection, hostname: &str) -> Result<Setup, TclError> {
         auth: (!connection.username.is_empty()).then(|| AuthParams {
             username: connection.username.clone(),
             password: connection.password.clone(),
+            token: match (&connection.oauthtoken, &connection.oauthcommand) {
+                (Some(token), _) => Some(Token::Given(token.clone())),
+                (None, Some(_)) => Some(Token::Ask),
+                (None, None) => None,
+            },
+            mechanisms: connection.authmechanisms.clone(),
             host: String::new(),
             cnonce: String::new(),
         }),

@@ -4,9 +4,11 @@
 //! accumulating `-header`, tcllib's messages for its errors. Values tcllib mishandles are
 //! refused here with a clear message, before anything touches the network.
 
+use super::asked::Asked;
 use super::Error;
 use crate::client::Server;
 use crate::message::{self, HeaderOption};
+use crate::sasl::Mechanism;
 use crate::secret::Secret;
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{ConfigError, TlsOptions};
@@ -49,6 +51,12 @@ pub struct Connection {
     pub client: Option<String>,
     pub username: String,
     pub password: Secret,
+    /// `-authmechanisms`: the mechanisms allowed, in order; empty for the defaults.
+    pub authmechanisms: Vec<Mechanism>,
+    /// `-oauthtoken`: an OAuth 2.0 access token for the bearer mechanisms.
+    pub oauthtoken: Option<Secret>,
+    /// `-oauthcommand`: a command prefix that returns one, `None` when not given or empty.
+    pub oauthcommand: Option<Obj>,
     /// `-session`: the handle of the session the message goes over.
     pub session: Option<String>,
 }
@@ -72,12 +80,20 @@ impl Default for Connection {
             client: None,
             username: String::new(),
             password: Secret::default(),
+            authmechanisms: Vec::new(),
+            oauthtoken: None,
+            oauthcommand: None,
             session: None,
         }
     }
 }
 
 impl Connection {
+    /// The commands a send's worker may ask.
+    pub fn asked(&self) -> Asked {
+        Asked { tlspolicy: self.tlspolicy.clone(), oauthcommand: self.oauthcommand.clone() }
+    }
+
     /// The error for TLS settings that cannot be used (an unreadable file), naming those
     /// that `tls::init` supplied.
     pub fn tls_error(&self, error: ConfigError) -> Error {
@@ -121,6 +137,15 @@ impl ConnectionWords {
                 let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-command"))?;
                 c.command = (!words.is_empty()).then(|| value.clone());
             }
+            "-oauthcommand" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-oauthcommand"))?;
+                c.oauthcommand = (!words.is_empty()).then(|| value.clone());
+            }
+            "-oauthtoken" => {
+                let token = value.text();
+                c.oauthtoken = (!token.is_empty()).then(|| Secret::from_text(&token));
+            }
+            "-authmechanisms" => c.authmechanisms = mechanisms(interp, value)?,
             "-tlsoptions" => self.tlsoptions = Some(value.clone()),
             "-username" => c.username = line(value, "-username")?,
             "-password" => c.password = Secret::from_text(&value.text()),
@@ -159,6 +184,7 @@ impl ConnectionWords {
             return Ok(self.connection);
         }
         let mut c = self.connection;
+        check_authentication(&c)?;
         // tls::init sets the application's TLS policy: it applies when this send may use
         // TLS (with -usetls 0 its files are not even checked).
         let tls_init = if c.usetls || c.tlsimport { tls_init_defaults(interp) } else { None };
@@ -176,6 +202,60 @@ impl ConnectionWords {
 
 /// The connection options that go with `-session`: they are about one message.
 const SESSION_SEND_OPTIONS: [&str; 3] = ["-session", "-atleastone", "-command"];
+
+/// `-authmechanisms`: known mechanism names, each once.
+fn mechanisms(interp: &Interp<'_>, value: &Obj) -> Result<Vec<Mechanism>, TclError> {
+    let mut list = Vec::new();
+    for word in interp.list_elements(value).map_err(|e| value_error(e.message, "-authmechanisms"))? {
+        let name = word.text();
+        let known = || {
+            let all = Mechanism::PASSWORD.iter().chain(&Mechanism::BEARER).map(|m| m.name());
+            all.collect::<Vec<_>>().join(" ")
+        };
+        let mechanism = match Mechanism::from_name(&name) {
+            Some(m) => m,
+            None if name.to_ascii_uppercase().ends_with("-PLUS") => {
+                let message = format!(
+                    "-authmechanisms: {name} is not supported (this client does no channel binding); known: {}",
+                    known()
+                );
+                return Err(value_error(message, "-authmechanisms"));
+            }
+            None => {
+                let message = format!("-authmechanisms: unknown mechanism \"{name}\": must be one of {}", known());
+                return Err(value_error(message, "-authmechanisms"));
+            }
+        };
+        if !list.contains(&mechanism) {
+            list.push(mechanism);
+        }
+    }
+    Ok(list)
+}
+
+/// The authentication options that cannot go together: a token and a token command; a
+/// token without the user name it is sent with; mechanisms of the other kind than the
+/// credentials (bearer ones need a token, and with a token only they are used).
+fn check_authentication(c: &Connection) -> Result<(), TclError> {
+    let conflict = |option: &str, message: String| Err(Error::Conflict { option: option.into(), message }.into());
+    let bearer = c.oauthtoken.is_some() || c.oauthcommand.is_some();
+    if c.oauthtoken.is_some() && c.oauthcommand.is_some() {
+        return conflict("-oauthcommand", "give either -oauthtoken or -oauthcommand, not both".into());
+    }
+    if bearer && c.username.is_empty() {
+        let why = "the bearer mechanisms send the user name with the token";
+        return Err(Error::MissingOption { option: "-username", why }.into());
+    }
+    if let Some(m) = c.authmechanisms.iter().find(|m| m.is_bearer() != bearer) {
+        let message = if bearer {
+            format!("-authmechanisms {}: with a token only OAUTHBEARER and XOAUTH2 are used", m.name())
+        } else {
+            format!("-authmechanisms {}: needs -oauthtoken or -oauthcommand", m.name())
+        };
+        return conflict("-authmechanisms", message);
+    }
+    Ok(())
+}
 
 /// `SMTP OPTION VALUE option`, with `message`.
 pub fn value_error(message: String, option: &str) -> TclError {

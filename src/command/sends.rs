@@ -18,11 +18,12 @@ use std::rc::{Rc, Weak};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
+use super::asked::{self, Asked};
 use super::error::Error;
 use super::results;
 use super::sessions::Sessions;
-use super::tls_policy::PolicyCommand;
 use crate::client::{self, pool, Cancel, Delivery, Hooks, Message, Setup};
+use crate::secret::Secret;
 use crate::smtp::PolicyAnswer;
 use crate::tcl::{Interp, InterpHandle, Obj, TclError, ThreadRelease, Waker};
 
@@ -41,6 +42,11 @@ enum FromWorker {
         code: u16,
         diagnostic: String,
         answer: Sender<PolicyAnswer>,
+    },
+    /// Ask `-oauthcommand` for a token and send it back.
+    Token {
+        username: String,
+        answer: Sender<Result<Secret, String>>,
     },
     Done(Result<Finished, client::Error>),
 }
@@ -61,14 +67,14 @@ struct Entry {
     cancel: Cancel,
     /// `-command`, until it has been called.
     callback: Option<Obj>,
-    policy: Option<Obj>,
+    asked: Asked,
     result: Option<Result<Finished, TclError>>,
     /// `wait` calls in progress for this entry: it stays until they have the result.
     waiters: usize,
-    /// Its `-tlspolicy` command is running: the worker waits for the answer, and the
-    /// answer for everything the command calls (all of it nested on this thread's
-    /// stack), so a wait for this entry from there could never end.
-    asking_policy: bool,
+    /// Its `-tlspolicy` or `-oauthcommand` command (named) is running: the worker waits
+    /// for the answer, and the answer for everything the command calls (all of it nested
+    /// on this thread's stack), so a wait for this entry from there could never end.
+    asking: Option<&'static str>,
 }
 
 impl Entry {
@@ -138,7 +144,7 @@ impl Sends {
                 entry.result = Some(Err(Error::Cancelled { end_of_data_sent: entry.cancel.end_of_data_sent() }.into()));
             }
             entry.callback = None;
-            entry.policy = None;
+            entry.asked = Asked::default();
         }
         entries.retain(|_, e| !e.is_spent());
         drop(entries);
@@ -146,8 +152,8 @@ impl Sends {
     }
 
     /// A new entry, with what its worker needs: the cancel, and the hooks that trace,
-    /// ask the entry's `-tlspolicy` and report the result.
-    pub fn register(&self, debug: bool, policy: Option<Obj>, callback: Option<Obj>) -> (u64, Cancel, WorkerHooks) {
+    /// ask the entry's `-tlspolicy` and `-oauthcommand` and report the result.
+    pub fn register(&self, debug: bool, asked: Asked, callback: Option<Obj>) -> (u64, Cancel, WorkerHooks) {
         let id = {
             let mut next = self.next_id.borrow_mut();
             *next += 1;
@@ -157,11 +163,11 @@ impl Sends {
         let hooks = WorkerHooks {
             id,
             debug,
-            has_policy: policy.is_some(),
+            has_policy: asked.tlspolicy.is_some(),
             to_registry: self.to_registry.clone(),
             waker: self.waker,
         };
-        let entry = Entry { cancel: cancel.clone(), callback, policy, result: None, waiters: 0, asking_policy: false };
+        let entry = Entry { cancel: cancel.clone(), callback, asked, result: None, waiters: 0, asking: None };
         self.entries.borrow_mut().insert(id, entry);
         (id, cancel, hooks)
     }
@@ -173,10 +179,10 @@ impl Sends {
         setup: Setup,
         message: Message,
         debug: bool,
-        policy: Option<Obj>,
+        asked: Asked,
         callback: Option<Obj>,
     ) -> Result<u64, TclError> {
-        let (id, cancel, mut hooks) = self.register(debug, policy, callback);
+        let (id, cancel, mut hooks) = self.register(debug, asked, callback);
         let reporter = hooks.clone();
         let started = self.spawn(
             "smtp-send",
@@ -202,9 +208,10 @@ impl Sends {
         WorkerHooks { id: 0, debug, has_policy: false, to_registry: self.to_registry.clone(), waker: self.waker }
     }
 
-    /// Whether entry `id`'s `-tlspolicy` command is running (its worker waits for it).
-    pub fn is_asking_policy(&self, id: u64) -> bool {
-        self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true)
+    /// The command (`-tlspolicy`, `-oauthcommand`) of entry `id` that is running, its
+    /// worker waiting for the answer.
+    pub fn asking(&self, id: u64) -> Option<&'static str> {
+        self.with_entry(id, |e| e.asking.filter(|_| e.result.is_none())).flatten()
     }
 
     /// Whether entry `id` is still kept (running, or its result not yet taken).
@@ -258,8 +265,8 @@ impl Sends {
     /// send's policy or callback), so it cannot answer before the wait ends, and the
     /// send cannot end before it answers.
     pub fn wait(&self, interp: &Interp<'_>, id: u64) -> Result<Finished, TclError> {
-        if self.with_entry(id, |e| e.asking_policy && e.result.is_none()) == Some(true) {
-            return Err(Error::Deadlock(Sends::handle_name(id)).into());
+        if let Some(command) = self.asking(id) {
+            return Err(Error::Deadlock { handle: Sends::handle_name(id), command }.into());
         }
         self.with_entry(id, |e| e.waiters += 1);
         let result = interp.preserved(|| loop {
@@ -323,18 +330,20 @@ impl Sends {
         while let Ok((id, message)) = self.from_workers.try_recv() {
             match message {
                 FromWorker::Policy { code, diagnostic, answer } => {
-                    let prefix = self
-                        .with_entry(id, |e| {
-                            e.asking_policy = true;
-                            e.policy.clone()
-                        })
-                        .flatten();
-                    let decision = match prefix {
-                        Some(prefix) => PolicyCommand::new(interp, prefix).ask(code, &diagnostic),
+                    let decision = match self.start_asking(id, "-tlspolicy", |a| &a.tlspolicy) {
+                        Some(prefix) => asked::policy(interp, &prefix, code, &diagnostic),
                         None => PolicyAnswer::Secure { why: "the send was cancelled".into() },
                     };
-                    self.with_entry(id, |e| e.asking_policy = false);
+                    self.with_entry(id, |e| e.asking = None);
                     let _ = answer.send(decision);
+                }
+                FromWorker::Token { username, answer } => {
+                    let token = match self.start_asking(id, "-oauthcommand", |a| &a.oauthcommand) {
+                        Some(prefix) => asked::token(interp, &prefix, &username),
+                        None => Err("the send was cancelled".into()),
+                    };
+                    self.with_entry(id, |e| e.asking = None);
+                    let _ = answer.send(token);
                 }
                 FromWorker::Done(result) => {
                     self.with_entry(id, |e| {
@@ -375,6 +384,16 @@ impl Sends {
             words.push(results::callback_dict(interp, &result));
             interp.eval_callback(&words);
         }
+    }
+
+    /// Marks entry `id` as asking `command` and returns its prefix (`which` of its
+    /// commands); `None` when the entry has ended or has no such command.
+    fn start_asking(&self, id: u64, command: &'static str, which: impl Fn(&Asked) -> &Option<Obj>) -> Option<Obj> {
+        self.with_entry(id, |e| {
+            e.asking = Some(command);
+            which(&e.asked).clone()
+        })
+        .flatten()
     }
 
     fn with_entry<T>(&self, id: u64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
@@ -441,6 +460,17 @@ impl Hooks for WorkerHooks {
             // line must not fail the send.
             let _ = writeln!(std::io::stderr(), "{line}");
         }
+    }
+
+    fn oauth_token(&mut self, username: &str) -> Result<Secret, String> {
+        let (answer, answered) = mpsc::channel();
+        let question = FromWorker::Token { username: username.to_string(), answer };
+        let gone = || "the interpreter did not answer".to_string();
+        if self.to_registry.send((self.id, question)).is_err() {
+            return Err(gone());
+        }
+        self.waker.wake();
+        answered.recv().unwrap_or_else(|_| Err(gone()))
     }
 
     fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer> {

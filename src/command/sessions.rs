@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use super::asked::Asked;
 use super::error::Error;
 use super::options::{self, value_error, ConnectionWords};
 use super::results;
@@ -30,7 +31,7 @@ struct Session {
     /// Its most connections: as many workers.
     connections: usize,
     debug: bool,
-    policy: Option<Obj>,
+    asked: Asked,
     /// The registry's entries of the sends queued on it, to wait for or cancel at close.
     sends: Vec<u64>,
 }
@@ -62,7 +63,8 @@ impl Sessions {
         })?;
         let connection = connection.finish(interp)?;
         let setup = super::setup(&connection, hostname)?;
-        let (id, cancel, hooks) = sends.register(connection.debug, connection.tlspolicy.clone(), None);
+        let asked = connection.asked();
+        let (id, cancel, hooks) = sends.register(connection.debug, asked.clone(), None);
         let opening = Opening { hooks: Box::new(hooks.clone()), cancel, opened: hooks.reporter(|()| Finished::Open) };
         let base = || Box::new(sends.tracer(connection.debug)) as Box<dyn crate::client::Hooks + Send>;
         let spawn = |body: Box<dyn FnOnce() + Send>| sends.spawn("smtp-session", body);
@@ -75,8 +77,7 @@ impl Sessions {
             *next
         };
         let connections = pool_options.connections;
-        let session =
-            Session { pool, connections, debug: connection.debug, policy: connection.tlspolicy, sends: Vec::new() };
+        let session = Session { pool, connections, debug: connection.debug, asked, sends: Vec::new() };
         self.open.borrow_mut().insert(handle, session);
         Ok(interp.new_string(&format!("{HANDLE_PREFIX}{handle}")))
     }
@@ -95,16 +96,17 @@ impl Sessions {
         let id = {
             let mut open = self.open.borrow_mut();
             let session = open.get_mut(&lookup(handle)?).ok_or_else(|| unknown(handle))?;
-            // Every worker waiting for a policy that runs below this call: a synchronous
+            // Every worker waiting for a command that runs below this call: a synchronous
             // send would wait for a worker that never comes free.
-            let asking: Vec<u64> = session.sends.iter().copied().filter(|id| sends.is_asking_policy(*id)).collect();
+            let asking: Vec<(u64, &str)> =
+                session.sends.iter().filter_map(|id| sends.asking(*id).map(|command| (*id, command))).collect();
             match asking.first() {
-                Some(&first) if !asynchronous && asking.len() >= session.connections => {
-                    return Err(deadlock("a synchronous send", handle, first));
+                Some(&(first, command)) if !asynchronous && asking.len() >= session.connections => {
+                    return Err(deadlock("a synchronous send", handle, first, command));
                 }
                 _ => {}
             }
-            let (id, cancel, hooks) = sends.register(session.debug, session.policy.clone(), callback);
+            let (id, cancel, hooks) = sends.register(session.debug, session.asked.clone(), callback);
             session.sends.retain(|id| sends.is_live(*id));
             session.sends.push(id);
             let report = hooks.clone().reporter(Finished::Send);
@@ -166,8 +168,8 @@ impl Sessions {
     pub fn close(&self, interp: &Interp<'_>, sends: &Sends, handle: &str, cancel: bool) -> Result<(), TclError> {
         let id = lookup(handle)?;
         if let Some(session) = self.open.borrow().get(&id) {
-            if let Some(asking) = session.sends.iter().find(|id| sends.is_asking_policy(**id)) {
-                return Err(deadlock("smtp::close", handle, *asking));
+            if let Some((send, command)) = session.sends.iter().find_map(|id| sends.asking(*id).map(|c| (*id, c))) {
+                return Err(deadlock("smtp::close", handle, send, command));
             }
         }
         let session = self.open.borrow_mut().remove(&id).ok_or_else(|| unknown(handle))?;
@@ -182,7 +184,7 @@ impl Sessions {
             // Its result goes to its callback or its own waiter; this only waits.
             let _ = sends.wait(interp, id);
         }
-        let (id, _, hooks) = sends.register(session.debug, None, None);
+        let (id, _, hooks) = sends.register(session.debug, Asked::default(), None);
         session.pool.close(hooks.reporter(|()| Finished::Close));
         sends.wait(interp, id)?;
         Ok(())
@@ -204,9 +206,10 @@ fn lookup(handle: &str) -> Result<u64, TclError> {
         .ok_or_else(|| unknown(handle))
 }
 
-/// The error of `call` on `session`, which would wait for `send` forever.
-fn deadlock(call: &'static str, session: &str, send: u64) -> TclError {
-    Error::SessionDeadlock { call, session: session.to_string(), send: Sends::handle_name(send) }.into()
+/// The error of `call` on `session`, which would wait forever for `send`, itself waiting
+/// for its `command`.
+fn deadlock(call: &'static str, session: &str, send: u64, command: &'static str) -> TclError {
+    Error::SessionDeadlock { call, session: session.to_string(), send: Sends::handle_name(send), command }.into()
 }
 
 fn unknown(handle: &str) -> TclError {

@@ -1,7 +1,9 @@
-//! SASL client mechanisms for SMTP AUTH (RFC 4954): DIGEST-MD5, CRAM-MD5, LOGIN and PLAIN.
+//! SASL client mechanisms for SMTP AUTH (RFC 4954): SCRAM-SHA-256 and SCRAM-SHA-1,
+//! DIGEST-MD5, CRAM-MD5, PLAIN and LOGIN with a password; OAUTHBEARER and XOAUTH2 with an
+//! OAuth 2.0 access token.
 //!
-//! Pure steppers: no I/O, no clock, no randomness (the caller supplies DIGEST-MD5's client
-//! nonce). The SMTP engine sends `AUTH <name>`, then for each `334 <text>` reply it calls
+//! Pure steppers: no I/O, no clock, no randomness (the caller supplies the client nonce of
+//! DIGEST-MD5 and SCRAM). The SMTP engine sends `AUTH <name>`, then for each `334 <text>` reply it calls
 //! [`decode`], [`Exchange::respond`] and [`encode`] and sends the result as one line.
 //!
 //! Everything that contains or derives from the password is a [`Secret`].
@@ -10,7 +12,9 @@ mod cram;
 mod digest;
 mod directives;
 mod login;
+mod oauth;
 mod plain;
+mod scram;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +29,11 @@ use crate::secret::Secret;
 /// A SASL mechanism this client implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    /// RFC 7677: SCRAM with SHA-256; the password is not sent and the server proves it
+    /// knows it.
+    ScramSha256,
+    /// RFC 5802: the same with SHA-1.
+    ScramSha1,
     /// RFC 2831: challenge-response that also proves the server knows the password.
     DigestMd5,
     /// RFC 2195: challenge-response; the password is not sent.
@@ -33,40 +42,72 @@ pub enum Mechanism {
     Login,
     /// RFC 4616: user name and password in one response.
     Plain,
+    /// RFC 7628: an OAuth 2.0 bearer token.
+    OAuthBearer,
+    /// Google's and Microsoft's predecessor of OAUTHBEARER.
+    XOAuth2,
 }
 
 impl Mechanism {
-    /// Strongest first: the order in which offered mechanisms are tried.
-    pub const STRONGEST_FIRST: [Mechanism; 4] =
-        [Mechanism::DigestMd5, Mechanism::CramMd5, Mechanism::Login, Mechanism::Plain];
+    /// The password mechanisms in the order they are tried by default: those that keep the
+    /// password from the server and make it prove it knows it first, those that send it
+    /// last (PLAIN, the standard one, before LOGIN).
+    pub const PASSWORD: [Mechanism; 6] = [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::DigestMd5,
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+    ];
+
+    /// The bearer token mechanisms in the order they are tried by default: the standard
+    /// one first.
+    pub const BEARER: [Mechanism; 2] = [Mechanism::OAuthBearer, Mechanism::XOAuth2];
 
     /// The name used in EHLO's `AUTH` keyword and the `AUTH` command.
     pub fn name(self) -> &'static str {
         match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
             Mechanism::DigestMd5 => "DIGEST-MD5",
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::Login => "LOGIN",
             Mechanism::Plain => "PLAIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
         }
     }
 
     /// The mechanism an EHLO `AUTH` word names (ASCII case-insensitive, as SASL names are),
     /// or `None` for one this client does not implement.
     pub fn from_name(name: &str) -> Option<Mechanism> {
-        Mechanism::STRONGEST_FIRST.into_iter().find(|m| m.name().eq_ignore_ascii_case(name))
+        Mechanism::PASSWORD.into_iter().chain(Mechanism::BEARER).find(|m| m.name().eq_ignore_ascii_case(name))
     }
 
-    /// PLAIN and LOGIN send the password itself (only base64-encoded), so the caller may want
-    /// them only over TLS.
-    pub fn sends_password(self) -> bool {
-        matches!(self, Mechanism::Login | Mechanism::Plain)
+    /// Whether the mechanism authenticates with a bearer token rather than a password.
+    pub fn is_bearer(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::XOAuth2)
     }
 
-    /// How many challenges the mechanism answers.
+    /// PLAIN and LOGIN send the password itself, the bearer mechanisms the token (only
+    /// base64-encoded), so the caller may want them only over TLS.
+    pub fn sends_secret(self) -> bool {
+        matches!(self, Mechanism::Login | Mechanism::Plain | Mechanism::OAuthBearer | Mechanism::XOAuth2)
+    }
+
+    /// Whether success needs the server's proof that it knows the password: DIGEST-MD5's
+    /// `rspauth`, SCRAM's server signature.
+    pub fn proves_server(self) -> bool {
+        matches!(self, Mechanism::DigestMd5 | Mechanism::ScramSha256 | Mechanism::ScramSha1)
+    }
+
+    /// How many challenges the mechanism answers when it succeeds.
     fn steps(self) -> u8 {
         match self {
+            Mechanism::ScramSha256 | Mechanism::ScramSha1 => 3,
             Mechanism::DigestMd5 | Mechanism::Login => 2,
-            Mechanism::CramMd5 | Mechanism::Plain => 1,
+            Mechanism::CramMd5 | Mechanism::Plain | Mechanism::OAuthBearer | Mechanism::XOAuth2 => 1,
         }
     }
 }
@@ -76,7 +117,7 @@ impl Mechanism {
 pub struct Credentials {
     /// The authentication identity (`authcid`), sent as UTF-8.
     pub username: String,
-    /// The password, UTF-8.
+    /// The password, UTF-8; for the bearer mechanisms the OAuth 2.0 access token.
     pub password: Secret,
 }
 
@@ -100,6 +141,9 @@ pub struct Exchange {
     failed: bool,
     /// DIGEST-MD5: the `rspauth` the server must send, once the first step is done.
     expected_rspauth: Secret,
+    scram: scram::State,
+    /// A bearer mechanism's server said why it refused the token.
+    refusal: Option<String>,
 }
 
 impl Exchange {
@@ -116,7 +160,14 @@ impl Exchange {
             steps_done: 0,
             failed: false,
             expected_rspauth: Secret::default(),
+            scram: scram::State::default(),
+            refusal: None,
         }
+    }
+
+    /// Why a bearer mechanism's server refused the token, once it has said so.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
     }
 
     /// The mechanism this exchange runs, for the `AUTH` command and diagnostics.
@@ -148,6 +199,31 @@ impl Exchange {
             (Mechanism::DigestMd5, 1) => {
                 digest::verify_server(challenge, &self.expected_rspauth).map(|()| Secret::default())
             }
+            (Mechanism::ScramSha256 | Mechanism::ScramSha1, 0) => {
+                scram::client_first(&self.credentials, &self.cnonce, &mut self.scram)
+            }
+            (Mechanism::ScramSha256, 1) => {
+                scram::client_final(scram::Hash::Sha256, &self.credentials, challenge, &mut self.scram)
+            }
+            (Mechanism::ScramSha1, 1) => {
+                scram::client_final(scram::Hash::Sha1, &self.credentials, challenge, &mut self.scram)
+            }
+            (Mechanism::ScramSha256 | Mechanism::ScramSha1, 2) => {
+                scram::verify_server(challenge, &self.scram).map(|()| Secret::default())
+            }
+            (Mechanism::OAuthBearer | Mechanism::XOAuth2, 0) => {
+                oauth::check_token(&self.credentials.password).map(|()| match self.mechanism {
+                    Mechanism::OAuthBearer => {
+                        oauth::oauthbearer(&self.credentials.username, &self.credentials.password)
+                    }
+                    _ => oauth::xoauth2(&self.credentials.username, &self.credentials.password),
+                })
+            }
+            // The server's error, acknowledged as each mechanism requires; its 535 follows.
+            (Mechanism::OAuthBearer | Mechanism::XOAuth2, 1) => {
+                self.refusal = Some(oauth::refusal(challenge));
+                Ok(Secret::new(if self.mechanism == Mechanism::OAuthBearer { vec![1] } else { Vec::new() }))
+            }
             _ => Err(Error::UnexpectedChallenge),
         };
         match result {
@@ -158,9 +234,9 @@ impl Exchange {
     }
 
     /// Whether every step has been answered successfully. Check it when the server says 235:
-    /// for DIGEST-MD5 a 235 before `rspauth` was verified means the server never proved that
-    /// it knows the password (RFC 4954 gives 235 no room for it), so treat the server as
-    /// unverified.
+    /// for DIGEST-MD5 and SCRAM a 235 before the server's proof was verified means the
+    /// server never proved that it knows the password (RFC 4954 gives 235 no room for
+    /// it), so treat the server as unverified.
     pub fn is_complete(&self) -> bool {
         !self.failed && self.steps_done == self.mechanism.steps()
     }
@@ -183,11 +259,15 @@ impl fmt::Debug for Exchange {
 pub enum Error {
     /// More challenges than the mechanism has steps.
     UnexpectedChallenge,
-    /// A DIGEST-MD5 challenge that cannot be used (the reason; never containing credentials).
+    /// A challenge that cannot be used (the reason; never containing credentials).
     BadChallenge(String),
-    /// DIGEST-MD5's rspauth did not match: the server does not know the password, i.e. it is
-    /// not the server it claims to be.
+    /// DIGEST-MD5's rspauth or SCRAM's server signature did not match: the server does not
+    /// know the password, i.e. it is not the server it claims to be.
     ServerNotVerified,
+    /// Credentials the mechanism cannot send (the reason; never containing them).
+    Credentials(String),
+    /// The cryptographic library failed (its message).
+    Crypto(String),
 }
 
 impl fmt::Display for Error {
@@ -196,10 +276,12 @@ impl fmt::Display for Error {
             Error::UnexpectedChallenge => {
                 f.write_str("the server sent more SASL challenges than the mechanism has steps")
             }
-            Error::BadChallenge(reason) => write!(f, "unusable DIGEST-MD5 challenge: {reason}"),
-            Error::ServerNotVerified => {
-                f.write_str("the server did not prove that it knows the password (DIGEST-MD5 rspauth)")
-            }
+            Error::BadChallenge(reason) => write!(f, "unusable challenge: {reason}"),
+            Error::ServerNotVerified => f.write_str(
+                "the server did not prove that it knows the password (DIGEST-MD5 rspauth, SCRAM server signature)",
+            ),
+            Error::Credentials(reason) => f.write_str(reason),
+            Error::Crypto(reason) => write!(f, "cryptographic library error: {reason}"),
         }
     }
 }

@@ -21,22 +21,37 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+fn all() -> impl Iterator<Item = Mechanism> {
+    Mechanism::PASSWORD.into_iter().chain(Mechanism::BEARER)
+}
+
 #[test]
 fn names_round_trip_case_insensitively() {
-    for mechanism in Mechanism::STRONGEST_FIRST {
+    for mechanism in all() {
         assert_eq!(Mechanism::from_name(mechanism.name()), Some(mechanism));
         assert_eq!(Mechanism::from_name(&mechanism.name().to_ascii_lowercase()), Some(mechanism));
     }
     assert_eq!(Mechanism::from_name("Cram-Md5"), Some(Mechanism::CramMd5));
-    assert_eq!(Mechanism::from_name("SCRAM-SHA-256"), None);
+    assert_eq!(Mechanism::from_name("SCRAM-SHA-256-PLUS"), None);
+    assert_eq!(Mechanism::from_name("GSSAPI"), None);
     assert_eq!(Mechanism::from_name(""), None);
-    assert_eq!(Mechanism::STRONGEST_FIRST.map(Mechanism::name), ["DIGEST-MD5", "CRAM-MD5", "LOGIN", "PLAIN"]);
 }
 
 #[test]
-fn only_plain_and_login_send_the_password() {
-    let senders: Vec<_> = Mechanism::STRONGEST_FIRST.into_iter().filter(|m| m.sends_password()).collect();
-    assert_eq!(senders, [Mechanism::Login, Mechanism::Plain]);
+fn the_default_orders_put_the_mechanisms_that_keep_the_secret_first() {
+    assert_eq!(
+        Mechanism::PASSWORD.map(Mechanism::name),
+        ["SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"]
+    );
+    assert_eq!(Mechanism::BEARER.map(Mechanism::name), ["OAUTHBEARER", "XOAUTH2"]);
+}
+
+#[test]
+fn plain_login_and_the_bearer_mechanisms_send_the_secret_itself() {
+    let senders: Vec<_> = all().filter(|m| m.sends_secret()).collect();
+    assert_eq!(senders, [Mechanism::Plain, Mechanism::Login, Mechanism::OAuthBearer, Mechanism::XOAuth2]);
+    let provers: Vec<_> = all().filter(|m| m.proves_server()).collect();
+    assert_eq!(provers, [Mechanism::ScramSha256, Mechanism::ScramSha1, Mechanism::DigestMd5]);
 }
 
 #[test]
@@ -136,7 +151,7 @@ fn debug_shows_no_credentials() {
 
 #[test]
 fn errors_display() {
-    assert_eq!(Error::BadChallenge("no nonce".into()).to_string(), "unusable DIGEST-MD5 challenge: no nonce");
+    assert_eq!(Error::BadChallenge("no nonce".into()).to_string(), "unusable challenge: no nonce");
     assert!(Error::ServerNotVerified.to_string().contains("rspauth"));
     assert!(Error::UnexpectedChallenge.to_string().contains("more SASL challenges"));
 }
@@ -159,4 +174,200 @@ fn encode_is_padded_standard_base64_on_one_line() {
     assert_eq!(encode(&Secret::new(vec![0xFB; 100])).expose().iter().filter(|&&b| b == b'\n').count(), 0);
     assert_eq!(encode(&Secret::new([0xFB, 0xFF])).expose(), b"+/8=");
     assert!(encode(&Secret::default()).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// SCRAM: the RFC 5802 (SHA-1) and RFC 7677 (SHA-256) examples, then what must fail
+// ---------------------------------------------------------------------------------------
+
+/// Runs a SCRAM exchange for user "user" and password "pencil" with the client nonce and
+/// server messages given (raw text); returns the client's two messages and how the
+/// server-final message was taken.
+fn scram(
+    mechanism: Mechanism,
+    cnonce: &str,
+    server_first: &str,
+    server_final: &str,
+) -> (String, String, Result<Secret, Error>) {
+    let credentials = Credentials { username: "user".into(), password: Secret::from_text("pencil") };
+    let mut exchange = Exchange::new(mechanism, credentials, "mail.example.org", cnonce);
+    let text = |s: Secret| String::from_utf8(s.expose().to_vec()).unwrap();
+    let first = text(exchange.respond(b"").unwrap());
+    let last = text(exchange.respond(server_first.as_bytes()).unwrap());
+    let verdict = exchange.respond(server_final.as_bytes());
+    (first, last, verdict)
+}
+
+const SHA1_NONCE: &str = "fyko+d2lbbFgONRv9qkxdawL";
+const SHA1_SERVER_FIRST: &str = "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096";
+const SHA256_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+const SHA256_SERVER_FIRST: &str =
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+
+#[test]
+fn scram_sha_1_matches_rfc_5802() {
+    let (first, last, verdict) =
+        scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+    assert_eq!(first, "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
+    assert_eq!(last, "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
+    assert_eq!(verdict.unwrap(), Secret::default());
+}
+
+#[test]
+fn scram_sha_256_matches_rfc_7677() {
+    let (first, last, verdict) = scram(
+        Mechanism::ScramSha256,
+        SHA256_NONCE,
+        SHA256_SERVER_FIRST,
+        "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+    );
+    assert_eq!(first, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    assert_eq!(
+        last,
+        "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    );
+    assert_eq!(verdict.unwrap(), Secret::default());
+}
+
+#[test]
+fn scram_is_complete_only_after_the_server_signature_is_verified() {
+    let credentials = Credentials { username: "user".into(), password: Secret::from_text("pencil") };
+    let mut exchange = Exchange::new(Mechanism::ScramSha256, credentials, "h", SHA256_NONCE);
+    exchange.respond(b"").unwrap();
+    exchange.respond(SHA256_SERVER_FIRST.as_bytes()).unwrap();
+    assert!(!exchange.is_complete(), "a 235 now would come from a server that proved nothing");
+    exchange.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap();
+    assert!(exchange.is_complete());
+}
+
+#[test]
+fn scram_refuses_a_wrong_server_signature() {
+    let tampered = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=";
+    let (_, _, verdict) = scram(Mechanism::ScramSha256, SHA256_NONCE, SHA256_SERVER_FIRST, tampered);
+    assert_eq!(verdict, Err(Error::ServerNotVerified));
+    let (_, _, verdict) = scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=");
+    assert_eq!(verdict, Err(Error::ServerNotVerified));
+}
+
+#[test]
+fn scram_reports_the_servers_error() {
+    let (_, _, verdict) = scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "e=invalid-proof");
+    assert_eq!(verdict, Err(Error::BadChallenge("the server refused the proof: invalid-proof".into())));
+}
+
+/// The error for a server-first message, after a normal client-first.
+fn server_first_error(cnonce: &str, server_first: &str) -> Error {
+    let credentials = Credentials { username: "user".into(), password: Secret::from_text("pencil") };
+    let mut exchange = Exchange::new(Mechanism::ScramSha256, credentials, "h", cnonce);
+    exchange.respond(b"").unwrap();
+    exchange.respond(server_first.as_bytes()).unwrap_err()
+}
+
+#[test]
+fn scram_refuses_weak_or_malformed_server_first_messages() {
+    let cases = [
+        // Fewer than 4096 iterations (RFC 7677 §4), or absurdly many.
+        ("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=4095", "iteration count 4095"),
+        ("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=4000000000", "iteration count 4000000000"),
+        // A nonce that does not extend the client's, or is the client's alone.
+        ("abc", "r=xyzdef,s=QSXCR+Q6sek8bf92,i=4096", "nonce"),
+        ("abc", "r=abc,s=QSXCR+Q6sek8bf92,i=4096", "nonce"),
+        // Attributes missing, out of order, not decodable, or a mandatory extension.
+        ("abc", "s=QSXCR+Q6sek8bf92,r=abcdef,i=4096", "lacks r="),
+        ("abc", "r=abcdef,i=4096", "lacks s="),
+        ("abc", "r=abcdef,s=!!!,i=4096", "salt"),
+        ("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=many", "iteration count is not a number"),
+        ("abc", "m=ext,r=abcdef,s=QSXCR+Q6sek8bf92,i=4096", "extension"),
+    ];
+    for (cnonce, server_first, expected) in cases {
+        let error = server_first_error(cnonce, server_first);
+        assert!(
+            matches!(&error, Error::BadChallenge(reason) if reason.contains(expected)),
+            "{server_first}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn scram_prepares_and_escapes_the_user_name() {
+    // SASLprep maps the non-breaking space to a space; "=" and "," are escaped.
+    let credentials = Credentials { username: "a=b,c\u{a0}d".into(), password: Secret::from_text("p") };
+    let mut exchange = Exchange::new(Mechanism::ScramSha1, credentials, "h", "nonce");
+    let first = exchange.respond(b"").unwrap();
+    assert_eq!(first.expose(), b"n,,n=a=3Db=2Cc d,r=nonce");
+}
+
+#[test]
+fn scram_refuses_a_user_name_saslprep_prohibits() {
+    let credentials = Credentials { username: "bad\u{7}".into(), password: Secret::from_text("p") };
+    let mut exchange = Exchange::new(Mechanism::ScramSha256, credentials, "h", "nonce");
+    assert!(matches!(exchange.respond(b""), Err(Error::Credentials(_))));
+}
+
+// ---------------------------------------------------------------------------------------
+// The bearer token mechanisms
+// ---------------------------------------------------------------------------------------
+
+fn bearer(mechanism: Mechanism, token: &str) -> Exchange {
+    let credentials = Credentials { username: "user@example.com".into(), password: Secret::from_text(token) };
+    Exchange::new(mechanism, credentials, "h", "n")
+}
+
+#[test]
+fn oauthbearer_sends_the_rfc_7628_initial_response() {
+    let mut exchange = bearer(Mechanism::OAuthBearer, "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==");
+    let response = exchange.respond(b"").unwrap();
+    assert_eq!(
+        response.expose(),
+        b"n,a=user@example.com,\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"
+    );
+    assert!(exchange.is_complete());
+}
+
+#[test]
+fn xoauth2_sends_googles_initial_response() {
+    let mut exchange = bearer(Mechanism::XOAuth2, "ya29.vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg");
+    let response = exchange.respond(b"").unwrap();
+    assert_eq!(
+        response.expose(),
+        b"user=user@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg\x01\x01"
+    );
+}
+
+#[test]
+fn a_refused_token_is_acknowledged_as_each_mechanism_requires_and_its_status_kept() {
+    let error = br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
+    let mut oauthbearer = bearer(Mechanism::OAuthBearer, "tok");
+    oauthbearer.respond(b"").unwrap();
+    assert_eq!(oauthbearer.respond(error).unwrap().expose(), b"\x01");
+    assert_eq!(oauthbearer.refusal(), Some("the server refused the token: status 401, scope https://mail.google.com/"));
+    assert!(!oauthbearer.is_complete());
+    let mut xoauth2 = bearer(Mechanism::XOAuth2, "tok");
+    xoauth2.respond(b"").unwrap();
+    assert_eq!(xoauth2.respond(b"{\"status\":\"invalid_token\"}").unwrap().expose(), b"");
+    assert_eq!(xoauth2.refusal(), Some("the server refused the token: status invalid_token"));
+    let mut garbled = bearer(Mechanism::XOAuth2, "tok");
+    garbled.respond(b"").unwrap();
+    garbled.respond(b"not json").unwrap();
+    assert_eq!(garbled.refusal(), Some("the server refused the token (no details)"));
+}
+
+#[test]
+fn a_token_that_could_break_the_message_is_refused() {
+    for token in ["", "a\u{1}b", "two words", "a\r\nb"] {
+        let mut exchange = bearer(Mechanism::OAuthBearer, token);
+        assert!(matches!(exchange.respond(b""), Err(Error::Credentials(_))), "{token:?}");
+    }
+}
+
+#[test]
+fn no_exchange_shows_its_secrets_in_debug_output() {
+    let mut exchange = bearer(Mechanism::XOAuth2, "secret-token-123");
+    exchange.respond(b"").unwrap();
+    assert!(!format!("{exchange:?}").contains("secret-token-123"));
+    let credentials = Credentials { username: "user".into(), password: Secret::from_text("pencil") };
+    let mut scram = Exchange::new(Mechanism::ScramSha256, credentials, "h", SHA256_NONCE);
+    scram.respond(b"").unwrap();
+    scram.respond(SHA256_SERVER_FIRST.as_bytes()).unwrap();
+    assert!(!format!("{scram:?}").contains("pencil"));
 }

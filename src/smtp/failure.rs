@@ -99,9 +99,10 @@ pub enum FailureKind {
     /// Every AUTH mechanism failed. `reply` is the server's last refusal, if any; `detail`
     /// says what went wrong on our side (a challenge we could not answer).
     AuthFailed { reply: Option<Reply>, detail: Option<String> },
-    /// The server offers AUTH, but none of the mechanisms this client has.
-    AuthUnsupported { offered: Vec<String> },
-    /// DIGEST-MD5's proof from the server (rspauth) was wrong.
+    /// The server offers AUTH, but none of the mechanisms this client may use.
+    AuthUnsupported { offered: Vec<String>, allowed: Vec<&'static str> },
+    /// The server's proof that it knows the password (DIGEST-MD5's rspauth, SCRAM's
+    /// server signature) was wrong or missing.
     AuthServerNotVerified,
     /// The message needs a service extension the server does not announce. Found before
     /// MAIL; another server may offer it.
@@ -260,11 +261,11 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            FailureKind::AuthUnsupported { offered } => write!(
+            FailureKind::AuthUnsupported { offered, allowed } => write!(
                 f,
-                "authentication impossible: the server offers AUTH {}, and this client has only \
-                 DIGEST-MD5, CRAM-MD5, LOGIN and PLAIN",
-                offered.join(" ")
+                "authentication impossible: the server offers AUTH {}, and this send may use only {}",
+                offered.join(" "),
+                allowed.join(" ")
             ),
             FailureKind::ExtensionMissing(Extension::EightBitMime) => {
                 f.write_str("the message has 8-bit bytes and the server does not offer 8BITMIME")
@@ -273,8 +274,8 @@ impl fmt::Display for Failure {
                 write!(f, "the address {address} is not ASCII and the server does not offer SMTPUTF8")
             }
             FailureKind::AuthServerNotVerified => f.write_str(
-                "authentication failed: the server's DIGEST-MD5 proof (rspauth) is wrong, so it does \
-                 not know the password: it is not the server it claims to be",
+                "authentication failed: the server's proof (DIGEST-MD5 rspauth, SCRAM server signature) \
+                 is wrong or missing, so it does not know the password: it is not the server it claims to be",
             ),
         }
     }

@@ -17,4 +17,4 @@ pub use command::{has_line_break_or_nul, Command};
 pub use data::{message_size, wire_lines, DataEncoder, SizeCounter};
 pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, Reply, ReplyError, Status};
-pub use session::{AuthParams, End, Envelope, Next, Outcome, Params, Refusal, Session, Timeouts};
+pub use session::{AuthParams, End, Envelope, Next, Outcome, Params, Refusal, Session, Timeouts, Token};

@@ -98,10 +98,25 @@ pub struct Envelope {
 pub struct AuthParams {
     pub username: String,
     pub password: Secret,
+    /// The OAuth 2.0 access token for the bearer mechanisms (`-oauthtoken`), or `Ask` to
+    /// have the driver ask for one (`-oauthcommand`); with a token only the bearer
+    /// mechanisms are used, without one only the password ones.
+    pub token: Option<Token>,
+    /// The mechanisms allowed, in order of preference (`-authmechanisms`); empty for the
+    /// defaults ([`Mechanism::PASSWORD`] or [`Mechanism::BEARER`]).
+    pub mechanisms: Vec<Mechanism>,
     /// The server's host name as given, for DIGEST-MD5's digest-uri.
     pub host: String,
-    /// A fresh random client nonce for DIGEST-MD5.
+    /// A fresh random client nonce for DIGEST-MD5 and SCRAM.
     pub cnonce: String,
+}
+
+/// Where a bearer token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Given(Secret),
+    /// Asked for when a bearer mechanism starts (`Next::AskToken`), once per connection.
+    Ask,
 }
 
 /// How long each wait may last.
@@ -200,6 +215,9 @@ pub enum Next {
     SendMessage,
     StartTls,
     AskPolicy(TlsIssue),
+    /// Ask for a bearer token for this user name (`-oauthcommand`) and give it to
+    /// [`Session::token_answer`].
+    AskToken(String),
     Receive,
     Finished(Outcome),
     Idle,
@@ -219,6 +237,8 @@ enum State {
     TlsHandshake,
     /// Waiting for the reply to AUTH or to a SASL response.
     Auth,
+    /// Waiting for the driver to get a bearer token.
+    Token,
     /// Waiting for the reply to a cancelled SASL exchange; `fatal`: give up afterwards.
     AuthCancel {
         fatal: bool,
@@ -359,6 +379,8 @@ struct AuthState {
     cleartext_allowed: bool,
     /// The mechanism that succeeded.
     done: Option<Mechanism>,
+    /// The bearer token of this connection, once given or got.
+    token: Option<Secret>,
     /// The server's last refusal and our last problem, for the final error.
     last_reply: Option<Reply>,
     last_problem: Option<String>,
@@ -451,7 +473,7 @@ impl Session {
             State::StartTls => Step::StartTls,
             State::Policy { kind: IssueKind::Cleartext, .. } => Step::Auth,
             State::TlsHandshake | State::Policy { .. } => Step::TlsHandshake,
-            State::Auth | State::AuthCancel { .. } => Step::Auth,
+            State::Auth | State::Token | State::AuthCancel { .. } => Step::Auth,
             State::Idle | State::Between { .. } | State::Mail => Step::Mail,
             State::Rcpt { .. } => Step::Rcpt,
             State::Data => Step::Data,
@@ -544,7 +566,12 @@ impl Session {
     fn awaits_reply(&self) -> bool {
         !matches!(
             self.state,
-            State::Idle | State::Between { .. } | State::Message | State::TlsHandshake | State::Policy { .. }
+            State::Idle
+                | State::Between { .. }
+                | State::Message
+                | State::TlsHandshake
+                | State::Policy { .. }
+                | State::Token
         )
     }
 
@@ -756,7 +783,12 @@ impl Session {
             State::StartTls => self.tls_failed(TlsIssue::Refused(reply)),
             // No reply is due while the driver handshakes, asks the policy or has nothing
             // for the server.
-            State::TlsHandshake | State::Policy { .. } | State::Idle | State::Between { .. } | State::Message => {
+            State::TlsHandshake
+            | State::Policy { .. }
+            | State::Token
+            | State::Idle
+            | State::Between { .. }
+            | State::Message => {
                 let line = format!("{} {}", reply.code, reply.text());
                 self.lost(FailureKind::Protocol(super::ReplyError::Unrequested { line }))
             }
@@ -817,7 +849,7 @@ impl Session {
             | State::Policy { .. } => self.close_with(End::Unusable(failure)),
             // Once the server has accepted us, a broken authentication is final (as a
             // broken transaction is): nothing was sent, so nothing is lost.
-            State::Auth | State::AuthCancel { .. } => self.close_with(End::Failed(failure)),
+            State::Auth | State::Token | State::AuthCancel { .. } => self.close_with(End::Failed(failure)),
             // The rest of a pipelined flight after MAIL was refused, or a pipelined DATA
             // after every recipient was refused: nothing was sent, and the refusals say why.
             State::Rcpt { .. } | State::Data if self.current.as_ref().is_some_and(|t| t.mail_refused.is_some()) => {
@@ -878,27 +910,53 @@ impl Session {
     }
 
     /// Authenticates when credentials were given and the server offers AUTH (after
-    /// STARTTLS, since the EHLO that offered it came after TLS when TLS is in use).
+    /// STARTTLS, since the EHLO that offered it came after TLS when TLS is in use), with the
+    /// allowed mechanisms the server offers, in the order of preference; the trace says
+    /// which and why the others are not tried.
     fn start_auth(&mut self) -> Next {
-        if self.params.auth.is_none() || self.auth.done.is_some() {
+        let Some(auth) = self.params.auth.as_ref().filter(|_| self.auth.done.is_none()) else {
             return self.between();
-        }
+        };
         let offered = self.capabilities.auth_mechanisms();
         if offered.is_empty() {
             self.note("credentials given, but the server offers no AUTH: continuing unauthenticated");
             return self.between();
         }
-        self.auth.candidates = Mechanism::STRONGEST_FIRST
-            .into_iter()
-            .filter(|m| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name())))
+        let allowed: Vec<Mechanism> = match (&auth.mechanisms, &auth.token) {
+            (list, _) if !list.is_empty() => list.clone(),
+            (_, Some(_)) => Mechanism::BEARER.to_vec(),
+            (_, None) => Mechanism::PASSWORD.to_vec(),
+        };
+        let is_offered = |m: &Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
+        self.auth.candidates = allowed.iter().copied().filter(is_offered).collect();
+        let skipped: Vec<String> = offered
+            .iter()
+            .filter(|o| !self.auth.candidates.iter().any(|m| m.name().eq_ignore_ascii_case(o)))
+            .map(|o| match Mechanism::from_name(o) {
+                None => format!("{o} (not implemented)"),
+                Some(_) if !auth.mechanisms.is_empty() => format!("{o} (not in -authmechanisms)"),
+                Some(m) if m.is_bearer() => format!("{o} (needs -oauthtoken or -oauthcommand)"),
+                Some(_) => format!("{o} (a password mechanism: a token was given)"),
+            })
             .collect();
+        let trying: Vec<&str> = self.auth.candidates.iter().map(|m| m.name()).collect();
+        let mut note = format!("AUTH: the server offers {}; trying {}", offered.join(" "), trying.join(", "));
+        if trying.is_empty() {
+            note = format!("AUTH: the server offers {}; none can be tried", offered.join(" "));
+        }
+        if !skipped.is_empty() {
+            note.push_str(&format!("; not trying {}", skipped.join(", ")));
+        }
+        self.note(note);
         if self.auth.candidates.is_empty() {
-            return self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthUnsupported { offered } });
+            let allowed = allowed.iter().map(|m| m.name()).collect();
+            return self.fail(Failure { step: Step::Auth, kind: FailureKind::AuthUnsupported { offered, allowed } });
         }
         self.next_mechanism()
     }
 
-    /// Starts the strongest mechanism not yet tried, or fails when none is left.
+    /// Starts the preferred mechanism not yet tried (asking for a token first if it needs
+    /// one), or fails when none is left.
     fn next_mechanism(&mut self) -> Next {
         let Some(auth) = self.params.auth.clone() else { return self.between() };
         let Some(&mechanism) = self.auth.candidates.front() else {
@@ -906,13 +964,43 @@ impl Session {
                 FailureKind::AuthFailed { reply: self.auth.last_reply.take(), detail: self.auth.last_problem.take() };
             return self.fail(Failure { step: Step::Auth, kind });
         };
-        if mechanism.sends_password() && !self.tls && !self.params.loopback && !self.auth.cleartext_allowed {
+        if mechanism.sends_secret() && !self.tls && !self.params.loopback && !self.auth.cleartext_allowed {
             return self.tls_failed(TlsIssue::EncryptionRequired(mechanism.name()));
         }
+        let secret = if mechanism.is_bearer() {
+            match (&self.auth.token, &auth.token) {
+                (Some(token), _) => token.clone(),
+                (None, Some(Token::Given(token))) => token.clone(),
+                (None, _) => {
+                    self.state = State::Token;
+                    return Next::AskToken(auth.username);
+                }
+            }
+        } else {
+            auth.password
+        };
         self.auth.candidates.pop_front();
-        let credentials = Credentials { username: auth.username, password: auth.password };
+        let credentials = Credentials { username: auth.username, password: secret };
         self.auth.exchange = Some(Exchange::new(mechanism, credentials, &auth.host, &auth.cnonce));
         self.send(State::Auth, Command::Auth(mechanism))
+    }
+
+    /// The bearer token asked for with `AskToken`, or why there is none (the send fails).
+    pub fn token_answer(&mut self, token: Result<Secret, String>) -> Next {
+        if self.state != State::Token {
+            return self.close();
+        }
+        match token {
+            Ok(token) => {
+                self.auth.token = Some(token);
+                self.next_mechanism()
+            }
+            Err(why) => {
+                let kind =
+                    FailureKind::AuthFailed { reply: None, detail: Some(format!("-oauthcommand failed: {why}")) };
+                self.fail(Failure { step: Step::Auth, kind })
+            }
+        }
     }
 
     /// A reply during a SASL exchange: 334 carries the next challenge, 235 is success,
@@ -920,15 +1008,10 @@ impl Session {
     fn handle_auth_reply(&mut self, reply: Reply) -> Next {
         let name = self.auth.exchange.as_ref().map_or("?", |e| e.mechanism().name());
         match reply.code {
-            // Success only counts once the mechanism is complete: a DIGEST-MD5 server that
-            // says 235 without having proved it knows the password (rspauth) may be an
+            // Success only counts once the mechanism is complete: a DIGEST-MD5 or SCRAM
+            // server that says 235 without having proved it knows the password may be an
             // impostor that skipped the proof.
-            235 if self
-                .auth
-                .exchange
-                .as_ref()
-                .is_none_or(|e| e.mechanism() != Mechanism::DigestMd5 || e.is_complete()) =>
-            {
+            235 if self.auth.exchange.as_ref().is_none_or(|e| !e.mechanism().proves_server() || e.is_complete()) => {
                 self.auth.done = self.auth.exchange.take().map(|e| e.mechanism());
                 self.between()
             }
@@ -938,6 +1021,12 @@ impl Session {
                     (Some(challenge), Some(exchange)) => exchange.respond(&challenge),
                     _ => Err(sasl::Error::BadChallenge("the challenge is not base64".into())),
                 };
+                // A bearer mechanism's server says why it refused the token, for the error.
+                if let Some(refusal) = self.auth.exchange.as_ref().and_then(Exchange::refusal) {
+                    let problem = format!("AUTH {name}: {refusal}");
+                    self.note(&problem);
+                    self.auth.last_problem = Some(problem);
+                }
                 match answer {
                     Ok(response) => self.send(State::Auth, Command::AuthResponse(sasl::encode(&response))),
                     Err(sasl::Error::ServerNotVerified) => {

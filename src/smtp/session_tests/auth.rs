@@ -35,13 +35,14 @@ fn auth_response_on_the_wire_is_the_base64_credentials() {
 }
 
 #[test]
-fn mechanisms_are_tried_strongest_first_and_a_refusal_moves_on() {
-    // LOGIN is stronger than PLAIN in the package's order; the old AUTH= form counts too.
+fn mechanisms_are_tried_in_order_of_preference_and_a_refusal_moves_on() {
+    // PLAIN (standard) comes before LOGIN whatever the server's order; the old AUTH= form
+    // counts too.
     let mut script =
-        vec![greeting(), ehlo(&["AUTH=PLAIN LOGIN"]), r(535, "5.7.8 LOGIN refused"), r(334, ""), r(235, "2.7.0 ok")];
+        vec![greeting(), ehlo(&["AUTH=LOGIN PLAIN"]), r(535, "5.7.8 PLAIN refused"), r(334, ""), r(235, "2.7.0 ok")];
     script.extend(delivery_script());
     let (sent, outcome) = run(auth_params(true), &script);
-    assert_eq!(&sent[1..4], ["AUTH LOGIN".to_string(), "AUTH PLAIN".into(), hidden()]);
+    assert_eq!(&sent[1..4], ["AUTH PLAIN".to_string(), "AUTH LOGIN".into(), hidden()]);
     assert_eq!(outcome, delivered(vec![]));
 }
 
@@ -72,9 +73,10 @@ fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
 
 #[test]
 fn only_unknown_mechanisms_offered_is_an_error() {
-    let script = vec![greeting(), ehlo(&["AUTH SCRAM-SHA-256 GSSAPI"]), bye()];
+    let script = vec![greeting(), ehlo(&["AUTH GSSAPI NTLM"]), bye()];
     let (_, outcome) = run(auth_params(true), &script);
-    let kind = FailureKind::AuthUnsupported { offered: vec!["SCRAM-SHA-256".into(), "GSSAPI".into()] };
+    let allowed = Mechanism::PASSWORD.map(Mechanism::name).to_vec();
+    let kind = FailureKind::AuthUnsupported { offered: vec!["GSSAPI".into(), "NTLM".into()], allowed };
     assert_eq!(outcome, failed(Step::Auth, kind));
 }
 
@@ -133,7 +135,7 @@ fn auth_comes_after_starttls_and_needs_no_policy_over_tls() {
 fn a_challenge_that_is_not_base64_cancels_and_moves_on() {
     let mut script = vec![
         greeting(),
-        ehlo(&["AUTH LOGIN PLAIN"]),
+        ehlo(&["AUTH LOGIN CRAM-MD5"]),
         r(334, "not base64 at all!"),
         r(501, "5.7.0 cancelled"),
         r(334, ""),
@@ -141,7 +143,7 @@ fn a_challenge_that_is_not_base64_cancels_and_moves_on() {
     ];
     script.extend(delivery_script());
     let (sent, outcome) = run(auth_params(true), &script);
-    assert_eq!(&sent[1..5], ["AUTH LOGIN".to_string(), "*".into(), "AUTH PLAIN".into(), hidden()]);
+    assert_eq!(&sent[1..5], ["AUTH CRAM-MD5".to_string(), "*".into(), "AUTH LOGIN".into(), hidden()]);
     assert_eq!(outcome, delivered(vec![]));
 }
 
@@ -170,4 +172,116 @@ fn digest_md5_success_without_the_servers_proof_is_refused() {
     let (sent, outcome) = run(auth_params(true), &script);
     assert_eq!(&sent[1..3], ["AUTH DIGEST-MD5".to_string(), hidden()]);
     assert_eq!(outcome, failed(Step::Auth, FailureKind::AuthServerNotVerified));
+}
+
+// ---------------------------------------------------------------------------------------
+// Bearer tokens, SCRAM and -authmechanisms
+// ---------------------------------------------------------------------------------------
+
+fn with_token(token: Token) -> Case {
+    let mut case = auth_params(true);
+    if let Some(auth) = case.auth.as_mut() {
+        auth.token = Some(token);
+    }
+    case
+}
+
+fn allowing(mechanisms: &[Mechanism]) -> Case {
+    let mut case = auth_params(true);
+    if let Some(auth) = case.auth.as_mut() {
+        auth.mechanisms = mechanisms.to_vec();
+    }
+    case
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn with_a_token_only_the_bearer_mechanisms_are_tried_oauthbearer_first() {
+    let mut script =
+        vec![greeting(), ehlo(&["AUTH PLAIN SCRAM-SHA-256 XOAUTH2 OAUTHBEARER"]), r(334, ""), r(235, "ok")];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(with_token(Token::Given(Secret::from_text("tok"))), &script);
+    assert_eq!(&sent[1..3], ["AUTH OAUTHBEARER".to_string(), hidden()]);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_refused_token_fails_with_the_servers_json_status() {
+    let json = b64(r#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#);
+    let script = vec![
+        greeting(),
+        ehlo(&["AUTH OAUTHBEARER"]),
+        r(334, ""),
+        r(334, &json),
+        r(535, "5.7.8 Username and Password not accepted"),
+        bye(),
+    ];
+    let (sent, outcome) = run(with_token(Token::Given(Secret::from_text("tok"))), &script);
+    assert_eq!(&sent[1..4], ["AUTH OAUTHBEARER".to_string(), hidden(), hidden()]);
+    let detail = "AUTH OAUTHBEARER: the server refused the token: status 401, scope https://mail.google.com/";
+    let kind = FailureKind::AuthFailed {
+        reply: Some(reply(535, "5.7.8 Username and Password not accepted")),
+        detail: Some(detail.into()),
+    };
+    assert_eq!(outcome, failed(Step::Auth, kind));
+}
+
+#[test]
+fn a_token_command_is_asked_when_a_bearer_mechanism_starts() {
+    let mut script =
+        vec![greeting(), ehlo(&["AUTH XOAUTH2"]), Scripted::Token(Ok("fresh-token")), r(334, ""), r(235, "ok")];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(with_token(Token::Ask), &script);
+    assert_eq!(&sent[1..4], ["<token for alice>".to_string(), "AUTH XOAUTH2".into(), hidden()]);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_token_command_that_fails_fails_the_send() {
+    let script = vec![greeting(), ehlo(&["AUTH XOAUTH2"]), Scripted::Token(Err("no refresh token")), bye()];
+    let (sent, outcome) = run(with_token(Token::Ask), &script);
+    assert_eq!(&sent[1..], ["<token for alice>".to_string(), "QUIT".into()]);
+    let kind = FailureKind::AuthFailed { reply: None, detail: Some("-oauthcommand failed: no refresh token".into()) };
+    assert_eq!(outcome, failed(Step::Auth, kind));
+}
+
+#[test]
+fn authmechanisms_pins_the_mechanisms_and_their_order_and_the_trace_says_why() {
+    let mut session = one_message_session(allowing(&[Mechanism::Login, Mechanism::CramMd5])).unwrap();
+    session.handle_reply(greeting_reply());
+    let ehlo_reply = Reply { code: 250, lines: vec!["mx".into(), "AUTH SCRAM-SHA-256 CRAM-MD5 LOGIN GSSAPI".into()] };
+    assert_eq!(session.handle_reply(ehlo_reply), Next::Send(vec![Command::Auth(Mechanism::Login)]));
+    let trace = session.take_trace();
+    assert_eq!(
+        trace,
+        ["    ... AUTH: the server offers SCRAM-SHA-256 CRAM-MD5 LOGIN GSSAPI; trying LOGIN, CRAM-MD5; \
+          not trying SCRAM-SHA-256 (not in -authmechanisms), GSSAPI (not implemented) ..."]
+    );
+}
+
+#[test]
+fn a_scram_server_that_says_235_without_its_signature_is_not_trusted() {
+    // The client-first and client-final go out; the server skips its final message.
+    let server_first = b64("r=0123456789abcdefSERVER,s=QSXCR+Q6sek8bf92,i=4096");
+    let script =
+        vec![greeting(), ehlo(&["AUTH SCRAM-SHA-256"]), r(334, ""), r(334, &server_first), r(235, "ok"), bye()];
+    let (sent, outcome) = run(auth_params(true), &script);
+    assert_eq!(&sent[1..4], ["AUTH SCRAM-SHA-256".to_string(), hidden(), hidden()]);
+    assert_eq!(outcome, failed(Step::Auth, FailureKind::AuthServerNotVerified));
+}
+
+#[test]
+fn scram_is_preferred_to_every_other_password_mechanism() {
+    let script = vec![
+        greeting(),
+        ehlo(&["AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"]),
+        r(454, "later"),
+        bye(),
+    ];
+    let (sent, _) = run(auth_params(true), &script);
+    assert_eq!(sent[1], "AUTH SCRAM-SHA-256");
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::sasl::Mechanism;
 use crate::secret::Secret;
 use crate::smtp::session::InvalidParams;
 use crate::smtp::ReplyError;
@@ -42,6 +43,8 @@ enum Scripted {
     Handshake(Shake),
     /// The policy's answer to the issue the engine asked about; the issue is checked.
     Policy(TlsIssue, PolicyAnswer),
+    /// The bearer token the engine asked for (`-oauthcommand`), or why there is none.
+    Token(Result<&'static str, &'static str>),
 }
 
 /// A scripted TLS handshake result.
@@ -256,6 +259,13 @@ fn drive(case: Case, script: &[Scripted]) -> Transcript {
                 sent.push("<handshake>".into());
                 shake(&mut session, &mut events)
             }
+            Next::AskToken(username) => match events.next() {
+                Some(Scripted::Token(answer)) => {
+                    sent.push(format!("<token for {username}>"));
+                    session.token_answer(answer.map(Secret::from_text).map_err(str::to_string))
+                }
+                other => panic!("the engine asks for a token but the script has {other:?}"),
+            },
             Next::AskPolicy(issue) => match events.next() {
                 Some(Scripted::Policy(expected, answer)) => {
                     assert_eq!(&issue, expected, "the policy is asked about another issue");
@@ -402,6 +412,8 @@ fn auth_params(loopback: bool) -> Case {
         auth: Some(AuthParams {
             username: "alice".into(),
             password: Secret::from_text("s3cret"),
+            token: None,
+            mechanisms: Vec::new(),
             host: "mx.example.org".into(),
             cnonce: "0123456789abcdef".into(),
         }),
