@@ -4,10 +4,12 @@
 //! hooks and cancels, and hears how each ended, through a [`Feed`].
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Cancel, Error, Hooks, Server, Setup};
-use crate::smtp::{Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, Session, Step, TlsIssue};
+use crate::smtp::{
+    Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, Session, SizeCounter, Step, TlsIssue,
+};
 use crate::spool::{self, ChunkError, Spool};
 use crate::transport::{self, Connection, TlsSetup, Verification};
 
@@ -20,8 +22,9 @@ pub(super) trait Feed {
     fn hooks(&mut self) -> &mut dyn Hooks;
     /// The oldest transaction's cancel.
     fn cancel(&self) -> Option<&Cancel>;
-    /// The oldest transaction's message.
-    fn message(&self) -> Option<&Spool>;
+    /// What writing the oldest transaction's message needs: the message, its send's
+    /// hooks (for progress) and cancel.
+    fn transfer(&mut self) -> Option<Transfer<'_>>;
     /// The oldest transaction ended.
     fn finished(&mut self, outcome: Outcome);
     /// Just before a message's final dot: submit a transaction that may go after it in
@@ -33,6 +36,16 @@ pub(super) trait Feed {
         None
     }
 }
+
+/// The message being written, with its send's hooks and cancel.
+pub(super) struct Transfer<'a> {
+    pub message: &'a Spool,
+    pub hooks: &'a mut dyn Hooks,
+    pub cancel: &'a Cancel,
+}
+
+/// How often progress is reported at most while a message is written.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Why [`Link::run`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,33 +430,41 @@ impl Link {
     }
 
     /// Writes the message's DATA section but its last chunk, which holds the final dot and
-    /// is returned.
+    /// is returned. Progress (bytes of the message as stored, of its `SIZE=` total) is
+    /// reported at most every [`PROGRESS_INTERVAL`] and once when all is written.
     fn write_body(&mut self, feed: &mut dyn Feed) -> Result<Vec<u8>, FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
         self.in_body = true;
-        {
-            let Some(message) = feed.message() else { return Err(FailureKind::Closed) };
-            let cancel = feed.cancel();
-            message
-                .for_each_chunk(|chunk| {
-                    if cancel.is_some_and(Cancel::is_requested) {
-                        return Err(FailureKind::Closed);
+        let Some(Transfer { message, hooks, cancel }) = feed.transfer() else { return Err(FailureKind::Closed) };
+        let total = message.size();
+        let mut written = SizeCounter::default();
+        let mut reported = Instant::now();
+        message
+            .for_each_chunk(|chunk| {
+                if cancel.is_requested() {
+                    return Err(FailureKind::Closed);
+                }
+                encoder.encode(chunk, &mut out);
+                written.add(chunk);
+                if out.len() >= spool::CHUNK {
+                    self.write(&out)?;
+                    out.clear();
+                    if reported.elapsed() >= PROGRESS_INTERVAL {
+                        hooks.progress(written.total().min(total), total);
+                        reported = Instant::now();
                     }
-                    encoder.encode(chunk, &mut out);
-                    if out.len() >= spool::CHUNK {
-                        self.write(&out)?;
-                        out.clear();
-                    }
-                    Ok(())
-                })
-                .map_err(|e| match e {
-                    ChunkError::Consumer(kind) => kind,
-                    // The server gets no final dot, so it delivers nothing.
-                    ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
-                })?;
-        }
+                }
+                Ok(())
+            })
+            .map_err(|e| match e {
+                ChunkError::Consumer(kind) => kind,
+                // The server gets no final dot, so it delivers nothing.
+                ChunkError::Read(e) => FailureKind::Io(format!("cannot read the message: {e}")),
+            })?;
         encoder.finish(&mut out);
+        // The rest goes in the write of the final dot, which follows at once.
+        hooks.progress(total, total);
         Ok(out)
     }
 

@@ -203,6 +203,8 @@ pub trait Hooks {
     fn tls_policy(&mut self, code: u16, diagnostic: &str) -> Option<PolicyAnswer>;
     /// Asks `-oauthcommand` for a bearer token for `username`; why there is none.
     fn oauth_token(&mut self, username: &str) -> Result<crate::secret::Secret, String>;
+    /// `written` bytes of the message (as stored) of `total` have gone out (`-progress`).
+    fn progress(&mut self, _written: u64, _total: u64) {}
 }
 
 /// Sends one message over a connection of its own, trying each server in turn, until
@@ -250,8 +252,8 @@ impl Feed for OneMessage<'_> {
         Some(self.cancel)
     }
 
-    fn message(&self) -> Option<&Spool> {
-        Some(&self.message.spool)
+    fn transfer(&mut self) -> Option<link::Transfer<'_>> {
+        Some(link::Transfer { message: &self.message.spool, hooks: self.hooks, cancel: self.cancel })
     }
 
     fn finished(&mut self, outcome: Outcome) {

@@ -13,10 +13,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::link::{Feed, Link, LinkInfo, Stop};
+use super::link::{Feed, Link, LinkInfo, Stop, Transfer};
 use super::{Cancel, Delivery, Error, Hooks, Message, Setup};
 use crate::smtp::{End, Failure, FailureKind, Outcome, PolicyAnswer, Session, Step};
-use crate::spool::Spool;
 
 /// How a pool behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -529,8 +528,9 @@ impl Feed for Transactions<'_> {
         self.in_flight.front().map(|p| &p.job.cancel).or(self.own_cancel.as_ref())
     }
 
-    fn message(&self) -> Option<&Spool> {
-        self.in_flight.front().map(|p| &p.job.message.spool)
+    fn transfer(&mut self) -> Option<Transfer<'_>> {
+        let job = &mut self.in_flight.front_mut()?.job;
+        Some(Transfer { message: &job.message.spool, hooks: job.hooks.as_mut(), cancel: &job.cancel })
     }
 
     fn finished(&mut self, outcome: Outcome) {

@@ -1,15 +1,18 @@
-//! The commands a send's worker asks on the interpreter's thread: `-tlspolicy` about a
-//! TLS weakness, `-oauthcommand` for a bearer token.
+//! The commands a send's worker calls on the interpreter's thread: it asks `-tlspolicy`
+//! about a TLS weakness and `-oauthcommand` for a bearer token, and tells `-progress` how
+//! far the message has gone.
 
 use crate::secret::Secret;
 use crate::smtp::PolicyAnswer;
 use crate::tcl::{Interp, Obj};
 
-/// The commands of one send (a session's, for a send over it); `None` when not given.
+/// The commands of one send (a session's, for a send over it, and the send's own
+/// `-progress`); `None` when not given.
 #[derive(Clone, Default)]
 pub struct Asked {
     pub tlspolicy: Option<Obj>,
     pub oauthcommand: Option<Obj>,
+    pub progress: Option<Obj>,
 }
 
 /// Calls the `-tlspolicy` prefix with the code and diagnostic appended, at global level,

@@ -208,10 +208,11 @@ fn send(
         at_least_one: connection.atleastone,
         message_size: spool.size(),
         eight_bit: spool.eight_bit(),
+        dsn: connection.dsn.clone(),
     };
     let message = Message { envelope, spool };
     if let Some(session) = &connection.session {
-        return sends.sessions.send(interp, sends, session, message, connection.command);
+        return sends.sessions.send(interp, sends, session, message, (connection.command, connection.progress));
     }
     let setup = setup(&connection, hostname)?;
     let asynchronous = connection.command.is_some();

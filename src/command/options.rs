@@ -10,6 +10,7 @@ use crate::client::Server;
 use crate::message::{self, HeaderOption};
 use crate::sasl::Mechanism;
 use crate::secret::Secret;
+use crate::smtp::{Dsn, Notify, Ret};
 use crate::tcl::{Interp, Obj, TclError};
 use crate::transport::{ConfigError, TlsOptions};
 
@@ -59,6 +60,10 @@ pub struct Connection {
     pub oauthcommand: Option<Obj>,
     /// `-session`: the handle of the session the message goes over.
     pub session: Option<String>,
+    /// `-dsn`: the delivery status notifications asked for.
+    pub dsn: Option<Dsn>,
+    /// `-progress`: a command prefix told how far the message has gone.
+    pub progress: Option<Obj>,
 }
 
 impl Default for Connection {
@@ -84,6 +89,8 @@ impl Default for Connection {
             oauthtoken: None,
             oauthcommand: None,
             session: None,
+            dsn: None,
+            progress: None,
         }
     }
 }
@@ -91,7 +98,11 @@ impl Default for Connection {
 impl Connection {
     /// The commands a send's worker may ask.
     pub fn asked(&self) -> Asked {
-        Asked { tlspolicy: self.tlspolicy.clone(), oauthcommand: self.oauthcommand.clone() }
+        Asked {
+            tlspolicy: self.tlspolicy.clone(),
+            oauthcommand: self.oauthcommand.clone(),
+            progress: self.progress.clone(),
+        }
     }
 
     /// The error for TLS settings that cannot be used (an unreadable file), naming those
@@ -124,6 +135,11 @@ impl ConnectionWords {
         let c = &mut self.connection;
         match name {
             "-session" => c.session = Some(value.text()),
+            "-dsn" => c.dsn = dsn(interp, value)?,
+            "-progress" => {
+                let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-progress"))?;
+                c.progress = (!words.is_empty()).then(|| value.clone());
+            }
             "-atleastone" => c.atleastone = boolean(value)?,
             "-debug" => c.debug = boolean(value)?,
             "-queue" => c.queue = boolean(value)?,
@@ -177,7 +193,7 @@ impl ConnectionWords {
             self.refuse(|name| {
                 let message = format!(
                     "{name} cannot go with -session: the session's connections were set up by smtp::open \
-                     (only -atleastone and -command go with each message)"
+                     (only -atleastone, -command, -dsn and -progress go with each message)"
                 );
                 (!SESSION_SEND_OPTIONS.contains(&name)).then(|| Error::Conflict { option: name.to_string(), message })
             })?;
@@ -201,7 +217,62 @@ impl ConnectionWords {
 }
 
 /// The connection options that go with `-session`: they are about one message.
-const SESSION_SEND_OPTIONS: [&str; 3] = ["-session", "-atleastone", "-command"];
+const SESSION_SEND_OPTIONS: [&str; 5] = ["-session", "-atleastone", "-command", "-dsn", "-progress"];
+
+/// `-dsn {notify list ret full|hdrs envid id orcpt bool}`: what to ask of delivery status
+/// notifications (RFC 3461); an empty dict asks nothing.
+fn dsn(interp: &Interp<'_>, value: &Obj) -> Result<Option<Dsn>, TclError> {
+    let bad = |message: String| Err(value_error(format!("-dsn: {message}"), "-dsn"));
+    let words = interp.list_elements(value).map_err(|e| value_error(e.message, "-dsn"))?;
+    if words.len() % 2 != 0 {
+        return bad(format!("expects a dict of notify, ret, envid and orcpt, not {}", value.text()));
+    }
+    let mut dsn = Dsn::default();
+    for pair in words.chunks(2) {
+        let [key, value] = pair else { continue };
+        match key.text().as_str() {
+            "notify" => {
+                let events: Vec<String> = interp
+                    .list_elements(value)
+                    .map_err(|e| value_error(e.message, "-dsn"))?
+                    .iter()
+                    .map(|e| e.text().to_ascii_lowercase())
+                    .collect();
+                let has = |name: &str| events.iter().any(|e| e == name);
+                if let Some(other) =
+                    events.iter().find(|e| !["success", "failure", "delay", "never"].contains(&e.as_str()))
+                {
+                    return bad(format!("notify: unknown event \"{other}\": must be success, failure, delay or never"));
+                }
+                dsn.notify = match (has("never"), events.len()) {
+                    (true, 1) => Some(Notify::Never),
+                    (true, _) => return bad("notify: never goes alone".into()),
+                    (false, 0) => None,
+                    (false, _) => {
+                        Some(Notify::On { success: has("success"), failure: has("failure"), delay: has("delay") })
+                    }
+                };
+            }
+            "ret" => {
+                dsn.ret = match value.text().to_ascii_lowercase().as_str() {
+                    "full" => Some(Ret::Full),
+                    "hdrs" => Some(Ret::Headers),
+                    other => return bad(format!("ret: \"{other}\" must be full or hdrs")),
+                }
+            }
+            "envid" => {
+                let envid = value.text();
+                if envid.chars().any(char::is_control) || envid.len() > 100 {
+                    return bad("envid: at most 100 characters, none a control character".into());
+                }
+                dsn.envid = (!envid.is_empty()).then_some(envid);
+            }
+            "orcpt" => dsn.orcpt = boolean(value)?,
+            other => return bad(format!("unknown key \"{other}\": must be notify, ret, envid or orcpt")),
+        }
+    }
+    Ok((dsn != Dsn::default()).then_some(dsn))
+}
 
 /// `-authmechanisms`: known mechanism names, each once.
 fn mechanisms(interp: &Interp<'_>, value: &Obj) -> Result<Vec<Mechanism>, TclError> {
@@ -245,6 +316,13 @@ fn check_authentication(c: &Connection) -> Result<(), TclError> {
     if bearer && c.username.is_empty() {
         let why = "the bearer mechanisms send the user name with the token";
         return Err(Error::MissingOption { option: "-username", why }.into());
+    }
+    if bearer && c.username.chars().any(char::is_control) {
+        let message = "-username has a control character, which the bearer mechanisms cannot send".to_string();
+        return Err(Error::Value { option: "-username".into(), message }.into());
+    }
+    if let Some(Err(e)) = c.oauthtoken.as_ref().map(crate::sasl::check_token) {
+        return Err(Error::Value { option: "-oauthtoken".into(), message: format!("-oauthtoken: {e}") }.into());
     }
     if let Some(m) = c.authmechanisms.iter().find(|m| m.is_bearer() != bearer) {
         let message = if bearer {

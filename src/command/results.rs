@@ -21,22 +21,42 @@ pub fn refusals(interp: &Interp<'_>, refused: &[Refusal]) -> Obj {
     interp.new_list(&items)
 }
 
-/// What a `-command` callback gets: `status ok refused {…}` or
-/// `status error refused {} error message errorcode {…}`.
+/// What a `-command` callback gets: `status ok refused {…} refusedenhanced {…}` or
+/// `status error refused {} refusedenhanced {} error message errorcode {…} enhanced code`.
+/// `refusedenhanced` maps each refused address whose reply had an enhanced status code
+/// (RFC 3463) to it; `enhanced` is the failing reply's, the last word of the errorcode
+/// when there is one, else empty.
 pub fn callback_dict(interp: &Interp<'_>, result: &Result<Delivery, TclError>) -> Obj {
-    let mut pairs = Vec::with_capacity(8);
+    let mut pairs = Vec::with_capacity(12);
+    let text = |s: &str| interp.new_string(s);
     match result {
         Ok(delivery) => {
-            pairs.extend([interp.new_string("status"), interp.new_string("ok")]);
-            pairs.extend([interp.new_string("refused"), refusals(interp, &delivery.refused)]);
+            pairs.extend([text("status"), text("ok")]);
+            pairs.extend([text("refused"), refusals(interp, &delivery.refused)]);
+            let enhanced: Vec<Obj> = delivery
+                .refused
+                .iter()
+                .filter_map(|r| r.reply.enhanced.map(|code| [text(&r.address), text(&code.to_string())]))
+                .flatten()
+                .collect();
+            pairs.extend([text("refusedenhanced"), interp.new_list(&enhanced)]);
         }
         Err(e) => {
-            let code: Vec<Obj> = e.errorcode.iter().map(|w| interp.new_string(w)).collect();
-            pairs.extend([interp.new_string("status"), interp.new_string("error")]);
-            pairs.extend([interp.new_string("refused"), interp.new_list(&[])]);
-            pairs.extend([interp.new_string("error"), interp.new_string(&e.message)]);
-            pairs.extend([interp.new_string("errorcode"), interp.new_list(&code)]);
+            let code: Vec<Obj> = e.errorcode.iter().map(|w| text(w)).collect();
+            pairs.extend([text("status"), text("error")]);
+            pairs.extend([text("refused"), interp.new_list(&[])]);
+            pairs.extend([text("refusedenhanced"), interp.new_list(&[])]);
+            pairs.extend([text("error"), text(&e.message)]);
+            pairs.extend([text("errorcode"), interp.new_list(&code)]);
+            let last = e.errorcode.last().filter(|w| is_enhanced_code(w));
+            pairs.extend([text("enhanced"), text(last.map_or("", String::as_str))]);
         }
     }
     interp.new_list(&pairs)
+}
+
+/// Whether `word` has the form of an enhanced status code (`5.7.1`).
+fn is_enhanced_code(word: &str) -> bool {
+    let parts: Vec<&str> = word.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -48,6 +48,11 @@ enum FromWorker {
         username: String,
         answer: Sender<Result<Secret, String>>,
     },
+    /// Tell `-progress` how far the message has gone.
+    Progress {
+        written: u64,
+        total: u64,
+    },
     Done(Result<Finished, client::Error>),
 }
 
@@ -164,6 +169,7 @@ impl Sends {
             id,
             debug,
             has_policy: asked.tlspolicy.is_some(),
+            has_progress: asked.progress.is_some(),
             to_registry: self.to_registry.clone(),
             waker: self.waker,
         };
@@ -205,7 +211,14 @@ impl Sends {
     /// Hooks for work that belongs to no entry (a session's QUIT): they trace, and answer
     /// a policy question with the defaults.
     pub fn tracer(&self, debug: bool) -> WorkerHooks {
-        WorkerHooks { id: 0, debug, has_policy: false, to_registry: self.to_registry.clone(), waker: self.waker }
+        WorkerHooks {
+            id: 0,
+            debug,
+            has_policy: false,
+            has_progress: false,
+            to_registry: self.to_registry.clone(),
+            waker: self.waker,
+        }
     }
 
     /// The command (`-tlspolicy`, `-oauthcommand`) of entry `id` that is running, its
@@ -337,6 +350,13 @@ impl Sends {
                     self.with_entry(id, |e| e.asking = None);
                     let _ = answer.send(decision);
                 }
+                FromWorker::Progress { written, total } => {
+                    let prefix = self.with_entry(id, |e| e.asked.progress.clone()).flatten();
+                    let Some(Ok(mut words)) = prefix.map(|p| interp.list_elements(&p)) else { continue };
+                    words.push(interp.new_string(&written.to_string()));
+                    words.push(interp.new_string(&total.to_string()));
+                    interp.eval_callback(&words);
+                }
                 FromWorker::Token { username, answer } => {
                     let token = match self.start_asking(id, "-oauthcommand", |a| &a.oauthcommand) {
                         Some(prefix) => asked::token(interp, &prefix, &username),
@@ -434,6 +454,7 @@ pub struct WorkerHooks {
     id: u64,
     debug: bool,
     has_policy: bool,
+    has_progress: bool,
     to_registry: Sender<(u64, FromWorker)>,
     waker: Waker,
 }
@@ -459,6 +480,12 @@ impl Hooks for WorkerHooks {
             // Not eprintln!, which panics when stderr is closed (a daemon); a lost trace
             // line must not fail the send.
             let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+
+    fn progress(&mut self, written: u64, total: u64) {
+        if self.has_progress && self.to_registry.send((self.id, FromWorker::Progress { written, total })).is_ok() {
+            self.waker.wake();
         }
     }
 

@@ -57,7 +57,7 @@ impl Sessions {
         }
         connection.refuse(|name| {
             let message = format!("{name} is an option of each message, not of smtp::open");
-            ["-session", "-atleastone", "-command"]
+            ["-session", "-atleastone", "-command", "-dsn", "-progress"]
                 .contains(&name)
                 .then(|| Error::Conflict { option: name.to_string(), message })
         })?;
@@ -83,14 +83,14 @@ impl Sessions {
     }
 
     /// Queues `message` on session `handle`: the send's handle with a `callback`, else
-    /// (after waiting) the refused recipients.
+    /// (after waiting) the refused recipients. `progress` is the send's `-progress`.
     pub fn send(
         &self,
         interp: &Interp<'_>,
         sends: &Sends,
         handle: &str,
         message: Message,
-        callback: Option<Obj>,
+        (callback, progress): (Option<Obj>, Option<Obj>),
     ) -> Result<Obj, TclError> {
         let asynchronous = callback.is_some();
         let id = {
@@ -106,7 +106,8 @@ impl Sessions {
                 }
                 _ => {}
             }
-            let (id, cancel, hooks) = sends.register(session.debug, session.asked.clone(), callback);
+            let asked = Asked { progress, ..session.asked.clone() };
+            let (id, cancel, hooks) = sends.register(session.debug, asked, callback);
             session.sends.retain(|id| sends.is_live(*id));
             session.sends.push(id);
             let report = hooks.clone().reporter(Finished::Send);

@@ -13,6 +13,7 @@ mod digest;
 mod directives;
 mod login;
 mod oauth;
+pub use oauth::check_token;
 mod plain;
 mod scram;
 #[cfg(test)]
@@ -212,7 +213,7 @@ impl Exchange {
                 scram::verify_server(challenge, &self.scram).map(|()| Secret::default())
             }
             (Mechanism::OAuthBearer | Mechanism::XOAuth2, 0) => {
-                oauth::check_token(&self.credentials.password).map(|()| match self.mechanism {
+                oauth::check(&self.credentials.username, &self.credentials.password).map(|()| match self.mechanism {
                     Mechanism::OAuthBearer => {
                         oauth::oauthbearer(&self.credentials.username, &self.credentials.password)
                     }

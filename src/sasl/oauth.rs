@@ -43,8 +43,19 @@ pub(super) fn refusal(challenge: &[u8]) -> String {
     }
 }
 
+/// Why credentials cannot be sent: a user name with a control character (a `^A` would
+/// start another key-value pair), or a token that would break the message or the line.
+pub(super) fn check(username: &str, token: &Secret) -> Result<(), Error> {
+    if username.chars().any(char::is_control) {
+        return Err(Error::Credentials(
+            "the user name has a control character, which a bearer mechanism cannot send".into(),
+        ));
+    }
+    check_token(token)
+}
+
 /// Why a token cannot be sent: one that would break the message or the line.
-pub(super) fn check_token(token: &Secret) -> Result<(), Error> {
+pub fn check_token(token: &Secret) -> Result<(), Error> {
     // RFC 6750 §2.1's b64token characters; a control character would end the key-value
     // pair early.
     let valid = |b: &u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(b);

@@ -56,7 +56,11 @@ pub(super) struct State {
 
 /// The client-first message: `n,,n=<user>,r=<cnonce>`.
 pub(super) fn client_first(credentials: &Credentials, cnonce: &str, state: &mut State) -> Result<Secret, Error> {
-    let user = saslname(&prepared(&credentials.username, "user name")?);
+    let user = prepared(&credentials.username, "user name")?;
+    if user.is_empty() {
+        return Err(Error::Credentials("the user name is empty once prepared with SASLprep".into()));
+    }
+    let user = saslname(&user);
     state.client_first_bare = format!("n={user},r={cnonce}");
     state.cnonce = cnonce.to_string();
     Ok(Secret::new(format!("{GS2_HEADER}{}", state.client_first_bare)))
@@ -111,9 +115,13 @@ pub(super) fn verify_server(challenge: &[u8], state: &State) -> Result<(), Error
     if let Some(error) = text.strip_prefix("e=") {
         return Err(Error::BadChallenge(format!("the server refused the proof: {}", excerpt(error))));
     }
-    let Some(signature) = text.split(',').next().and_then(|v| v.strip_prefix("v=")) else {
+    let mut attributes = text.split(',');
+    let Some(signature) = attributes.next().and_then(|v| v.strip_prefix("v=")) else {
         return Err(bad("the server-final message has no signature"));
     };
+    if !attributes.all(is_extension) {
+        return Err(Error::ServerNotVerified);
+    }
     let signature = STANDARD.decode(signature).map_err(|_| Error::ServerNotVerified)?;
     let expected = state.server_signature.expose();
     if signature.len() != expected.len() || !openssl::memcmp::eq(&signature, expected) {
@@ -144,12 +152,30 @@ impl<'a> ServerFirst<'a> {
         };
         let nonce = next("r=")?;
         let salt = STANDARD.decode(next("s=")?).map_err(|_| bad("the salt is not base64"))?;
-        let iterations = next("i=")?.parse::<u32>().map_err(|_| bad("the iteration count is not a number"))?;
+        // posit-number: no sign, no leading zero.
+        let count = next("i=")?;
+        let iterations = count
+            .parse::<u32>()
+            .ok()
+            .filter(|_| count.bytes().all(|b| b.is_ascii_digit()) && !count.starts_with('0'))
+            .ok_or_else(|| bad("the iteration count is not a number"))?;
+        if !attributes.all(is_extension) {
+            return Err(bad("the server-first message has something after i= that is no extension"));
+        }
         if nonce.is_empty() || nonce.bytes().any(|b| !(0x21..=0x7e).contains(&b) || b == b',') {
             return Err(bad("the server's nonce is not printable"));
         }
         Ok(ServerFirst { nonce, salt, iterations })
     }
+}
+
+/// An extension attribute (RFC 5802 §7: `attr-val`, a letter, `=`, a value of printable
+/// characters other than `,`), which a client ignores.
+fn is_extension(attribute: &str) -> bool {
+    let mut bytes = attribute.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.next() == Some(b'=')
+        && bytes.all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// HMAC of `data` under `key`.

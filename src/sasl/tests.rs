@@ -371,3 +371,38 @@ fn no_exchange_shows_its_secrets_in_debug_output() {
     scram.respond(SHA256_SERVER_FIRST.as_bytes()).unwrap();
     assert!(!format!("{scram:?}").contains("pencil"));
 }
+
+#[test]
+fn scram_follows_the_grammar_of_the_server_messages() {
+    // The iteration count is a posit-number: no sign, no leading zero.
+    let plus = server_first_error("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=+4096");
+    assert!(matches!(plus, Error::BadChallenge(r) if r.contains("not a number")));
+    let zero = server_first_error("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=04096");
+    assert!(matches!(zero, Error::BadChallenge(r) if r.contains("not a number")));
+    // After i= only extensions (a letter, "=", a value).
+    let junk = server_first_error("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=4096,junk");
+    assert!(matches!(junk, Error::BadChallenge(r) if r.contains("no extension")));
+    let trailing = server_first_error("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=4096,");
+    assert!(matches!(trailing, Error::BadChallenge(_)));
+    // An extension is ignored.
+    let (_, _, verdict) = scram(
+        Mechanism::ScramSha1,
+        SHA1_NONCE,
+        &format!("{SHA1_SERVER_FIRST},x=ext"),
+        "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=",
+    );
+    assert_eq!(verdict, Err(Error::ServerNotVerified), "an extension changes the signed message");
+    // The server-final: the signature, then only extensions.
+    let (_, _, verdict) = scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,");
+    assert_eq!(verdict, Err(Error::ServerNotVerified));
+    let (_, _, verdict) =
+        scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,y=z");
+    assert_eq!(verdict.unwrap(), Secret::default());
+}
+
+#[test]
+fn scram_refuses_a_user_name_that_saslprep_empties() {
+    let credentials = Credentials { username: "\u{ad}".into(), password: Secret::from_text("p") };
+    let mut exchange = Exchange::new(Mechanism::ScramSha256, credentials, "h", "nonce");
+    assert!(matches!(exchange.respond(b""), Err(Error::Credentials(_))));
+}

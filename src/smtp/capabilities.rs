@@ -104,7 +104,7 @@ mod tests {
     use super::*;
 
     fn ehlo(lines: &[&str]) -> Capabilities {
-        let reply = Reply { code: 250, lines: lines.iter().map(|s| s.to_string()).collect() };
+        let reply = Reply::with_lines(250, lines.iter().map(|s| s.to_string()).collect());
         Capabilities::from_ehlo(&reply)
     }
 
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn failed_ehlo_announces_nothing() {
-        let reply = Reply { code: 502, lines: strings(&["not implemented", "STARTTLS"]) };
+        let reply = Reply::with_lines(502, strings(&["not implemented", "STARTTLS"]));
         assert_eq!(Capabilities::from_ehlo(&reply), Capabilities::default());
     }
 

@@ -26,15 +26,18 @@ pub enum Command {
     AuthResponse(Secret),
     /// Cancels a SASL exchange (RFC 4954 §4).
     AuthCancel,
-    /// MAIL FROM with its parameters: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152) and
-    /// `SMTPUTF8` (RFC 6531), each only when the server announced it.
+    /// MAIL FROM with its parameters: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152),
+    /// `SMTPUTF8` (RFC 6531), each only when the server announced it, then `parameters`
+    /// (DSN's `RET=`, `ENVID=`).
     Mail {
         from: String,
         size: Option<u64>,
         eight_bit: bool,
         smtputf8: bool,
+        parameters: Vec<String>,
     },
-    Rcpt(String),
+    /// RCPT TO and its parameters (DSN's `NOTIFY=`, `ORCPT=`).
+    Rcpt(String, Vec<String>),
     Data,
     /// The end-of-data line on its own: ends a DATA section that must stay empty, after a
     /// pipelined DATA got 354 although no recipient was accepted (RFC 2920 §3.1).
@@ -65,7 +68,7 @@ impl Command {
             Command::StartTls => Step::StartTls,
             Command::Auth(_) | Command::AuthResponse(_) | Command::AuthCancel => Step::Auth,
             Command::Mail { .. } => Step::Mail,
-            Command::Rcpt(_) => Step::Rcpt,
+            Command::Rcpt(..) => Step::Rcpt,
             Command::Data => Step::Data,
             Command::Dot => Step::EndOfData,
             Command::Rset => Step::Rset,
@@ -87,7 +90,7 @@ impl fmt::Display for Command {
             Command::Auth(mechanism) => write!(f, "AUTH {}", mechanism.name()),
             Command::AuthResponse(_) => f.write_str("<credentials hidden>"),
             Command::AuthCancel => f.write_str("*"),
-            Command::Mail { from, size, eight_bit, smtputf8 } => {
+            Command::Mail { from, size, eight_bit, smtputf8, parameters } => {
                 write!(f, "MAIL FROM:<{from}>")?;
                 if let Some(n) = size {
                     write!(f, " SIZE={n}")?;
@@ -98,9 +101,12 @@ impl fmt::Display for Command {
                 if *smtputf8 {
                     f.write_str(" SMTPUTF8")?;
                 }
-                Ok(())
+                parameters.iter().try_for_each(|p| write!(f, " {p}"))
             }
-            Command::Rcpt(to) => write!(f, "RCPT TO:<{to}>"),
+            Command::Rcpt(to, parameters) => {
+                write!(f, "RCPT TO:<{to}>")?;
+                parameters.iter().try_for_each(|p| write!(f, " {p}"))
+            }
             Command::Data => f.write_str("DATA"),
             Command::Dot => f.write_str("."),
             Command::Rset => f.write_str("RSET"),
@@ -116,19 +122,29 @@ mod tests {
     #[test]
     fn mail_declares_size_only_when_given() {
         let mut out = Vec::new();
-        Command::Mail { from: "a@b".into(), size: None, eight_bit: false, smtputf8: false }.encode(&mut out);
-        Command::Mail { from: String::new(), size: Some(42), eight_bit: false, smtputf8: false }.encode(&mut out);
+        let mail = |from: &str, size| Command::Mail {
+            from: from.into(),
+            size,
+            eight_bit: false,
+            smtputf8: false,
+            parameters: Vec::new(),
+        };
+        mail("a@b", None).encode(&mut out);
+        mail("", Some(42)).encode(&mut out);
         assert_eq!(out, b"MAIL FROM:<a@b>\r\nMAIL FROM:<> SIZE=42\r\n");
     }
 
     #[test]
     fn mail_declares_body_and_smtputf8_when_asked() {
         let mut out = Vec::new();
-        Command::Mail { from: "a@b".into(), size: Some(7), eight_bit: true, smtputf8: false }.encode(&mut out);
-        Command::Mail { from: "é@b".into(), size: None, eight_bit: true, smtputf8: true }.encode(&mut out);
+        let parameters = vec!["RET=HDRS".to_string()];
+        Command::Mail { from: "a@b".into(), size: Some(7), eight_bit: true, smtputf8: false, parameters }
+            .encode(&mut out);
+        Command::Mail { from: "é@b".into(), size: None, eight_bit: true, smtputf8: true, parameters: Vec::new() }
+            .encode(&mut out);
         assert_eq!(
             out,
-            "MAIL FROM:<a@b> SIZE=7 BODY=8BITMIME\r\nMAIL FROM:<é@b> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
+            "MAIL FROM:<a@b> SIZE=7 BODY=8BITMIME RET=HDRS\r\nMAIL FROM:<é@b> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
         );
     }
 
@@ -153,7 +169,8 @@ mod tests {
     #[test]
     fn utf8_arguments_are_sent_as_utf8_not_truncated() {
         let mut out = Vec::new();
-        Command::Rcpt("café@exämple.org".into()).encode(&mut out);
-        assert_eq!(out, "RCPT TO:<café@exämple.org>\r\n".as_bytes());
+        Command::Rcpt("café@exämple.org".into(), Vec::new()).encode(&mut out);
+        Command::Rcpt("a@b".into(), vec!["NOTIFY=NEVER".into()]).encode(&mut out);
+        assert_eq!(out, "RCPT TO:<café@exämple.org>\r\nRCPT TO:<a@b> NOTIFY=NEVER\r\n".as_bytes());
     }
 }

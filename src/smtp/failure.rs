@@ -190,11 +190,16 @@ impl Failure {
     /// The `-errorcode` words after `SMTP`: `REPLY 553 MAIL`, `TIMEOUT ENDOFDATA`,
     /// `CLOSED RCPT`, `IO CONNECT`, `PROTOCOL EHLO`, `SIZE 2000 1000`, `TLS VERIFY`,
     /// `EXTENSION SMTPUTF8`: what happened first, so `SMTP REPLY 5*` matches every refusal.
+    /// A reply's enhanced status code, when the server gave one, is the last word:
+    /// `REPLY 550 MAIL 5.7.1`, `AUTH FAILED 535 5.7.8`.
     pub fn code_words(&self) -> Vec<String> {
         let step = self.step.code_word().to_string();
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let enhanced = |r: &Reply| r.enhanced.map(|code| code.to_string()).into_iter();
         match &self.kind {
-            FailureKind::Reply(r) => vec!["REPLY".into(), r.code.to_string(), step],
+            FailureKind::Reply(r) => {
+                ["REPLY".into(), r.code.to_string(), step].into_iter().chain(enhanced(r)).collect()
+            }
             FailureKind::Timeout(_) => vec!["TIMEOUT".into(), step],
             FailureKind::Closed => vec!["CLOSED".into(), step],
             FailureKind::Io(_) => vec!["IO".into(), step],
@@ -209,7 +214,8 @@ impl Failure {
                 TlsIssue::EncryptionRequired(_) => words(&["AUTH", "ENCRYPTION"]),
             },
             FailureKind::AuthFailed { reply, .. } => {
-                vec!["AUTH".into(), "FAILED".into(), reply.as_ref().map_or("NONE".into(), |r| r.code.to_string())]
+                let code = reply.as_ref().map_or("NONE".into(), |r| r.code.to_string());
+                ["AUTH".into(), "FAILED".into(), code].into_iter().chain(reply.iter().flat_map(enhanced)).collect()
             }
             FailureKind::AuthUnsupported { .. } => words(&["AUTH", "NOMECHANISM"]),
             FailureKind::AuthServerNotVerified => words(&["AUTH", "SERVER"]),

@@ -6,6 +6,7 @@
 mod capabilities;
 mod command;
 mod data;
+mod dsn;
 mod failure;
 mod reply;
 mod session;
@@ -15,6 +16,7 @@ mod session_tests;
 pub use capabilities::Capabilities;
 pub use command::{has_line_break_or_nul, Command};
 pub use data::{message_size, wire_lines, DataEncoder, SizeCounter};
+pub use dsn::{Dsn, Notify, Ret};
 pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
-pub use reply::{parse_reply, Reply, ReplyError, Status};
+pub use reply::{parse_reply, EnhancedCode, Reply, ReplyError, Status};
 pub use session::{AuthParams, End, Envelope, Next, Outcome, Params, Refusal, Session, Timeouts, Token};

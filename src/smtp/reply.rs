@@ -37,13 +37,58 @@ pub struct Reply {
     /// trailing whitespace trimmed; `lines[0]` is the first line's text (may be
     /// empty). Never an empty vec.
     pub lines: Vec<String>,
+    /// The enhanced status code (RFC 3463) that starts the text, e.g. `5.1.1`: set by the
+    /// session when the server announced ENHANCEDSTATUSCODES (RFC 2034), see
+    /// [`Reply::enhanced_code`].
+    pub enhanced: Option<EnhancedCode>,
+}
+
+/// An enhanced status code (RFC 3463): `class.subject.detail`, e.g. `5.1.1` (no such
+/// user), `5.7.1` (refused by policy), `4.2.2` (mailbox full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnhancedCode {
+    pub class: u8,
+    pub subject: u16,
+    pub detail: u16,
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
 }
 
 impl Reply {
     /// A one-line reply, for tests and for replies the client synthesizes
     /// itself (e.g. to report a failure in the same shape as a server reply).
     pub fn new(code: u16, text: &str) -> Reply {
-        Reply { code, lines: vec![text.to_owned()] }
+        Reply { code, lines: vec![text.to_owned()], enhanced: None }
+    }
+
+    /// A reply of `code` with these lines (none enhanced).
+    pub fn with_lines(code: u16, lines: Vec<String>) -> Reply {
+        Reply { code, lines, enhanced: None }
+    }
+
+    /// The enhanced status code at the start of the first line's text: `class.subject.detail`
+    /// (RFC 3463 §2: class 2, 4 or 5, the reply code's own first digit; subject and detail
+    /// of one to three digits), followed by a space or nothing.
+    pub fn enhanced_code(&self) -> Option<EnhancedCode> {
+        let text = self.text();
+        let code = text.split(' ').next()?;
+        let mut parts = code.split('.');
+        let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+        let number = |s: &str| {
+            ((1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u16>().ok())
+                .flatten()
+        };
+        let class = match class {
+            "2" | "4" | "5" => class.parse::<u8>().ok().filter(|c| u16::from(*c) == self.code / 100)?,
+            _ => return None,
+        };
+        let code = EnhancedCode { class, subject: number(subject)?, detail: number(detail)? };
+        parts.next().is_none().then_some(code)
     }
 
     /// The first line's text; tcllib calls it the diagnostic and shows it in
@@ -187,7 +232,7 @@ pub fn parse_reply(buf: &[u8]) -> Result<Status<(Reply, usize)>, ReplyError> {
         rest = rest.get(used..).unwrap_or_default();
 
         if !line.more {
-            return Ok(Status::Complete((Reply { code, lines }, consumed)));
+            return Ok(Status::Complete((Reply::with_lines(code, lines), consumed)));
         }
         // This line promised another one, which would exceed the limit; say so
         // now rather than wait for bytes that can only be rejected.
@@ -270,7 +315,7 @@ mod tests {
     use super::*;
 
     fn reply(code: u16, lines: &[&str]) -> Reply {
-        Reply { code, lines: lines.iter().map(|s| s.to_string()).collect() }
+        Reply::with_lines(code, lines.iter().map(|s| s.to_string()).collect())
     }
 
     fn complete(buf: &[u8]) -> (Reply, usize) {
@@ -528,5 +573,23 @@ mod tests {
         assert_eq!(ReplyError::TooManyLines.to_string(), "reply has more than 1000 lines");
         assert_eq!(malformed_line("xyz").to_string(), "malformed reply line: \"xyz\"");
         assert_eq!(malformed_line("a\r\x1b").to_string(), "malformed reply line: \"a\\r\\u{1b}\"");
+    }
+
+    #[test]
+    fn enhanced_codes_are_read_from_the_start_of_the_text() {
+        let code = |code: u16, text: &str| Reply::new(code, text).enhanced_code().map(|c| c.to_string());
+        assert_eq!(code(550, "5.1.1 <x@y>: Recipient address rejected"), Some("5.1.1".into()));
+        assert_eq!(code(250, "2.0.0 Ok: queued as 4F2A1"), Some("2.0.0".into()));
+        assert_eq!(code(452, "4.5.3 Too many recipients"), Some("4.5.3".into()));
+        assert_eq!(code(550, "5.123.999"), Some("5.123.999".into()));
+        // The class must be the reply's; subject and detail one to three digits.
+        assert_eq!(code(550, "4.1.1 mismatch"), None);
+        assert_eq!(code(550, "5.1234.1 too long"), None);
+        assert_eq!(code(550, "5.1 short"), None);
+        assert_eq!(code(550, "5.1.1.1 long"), None);
+        assert_eq!(code(550, "3.1.1 class"), None);
+        assert_eq!(code(550, "no code here"), None);
+        assert_eq!(code(550, ""), None);
+        assert_eq!(code(550, "5.1.1x"), None);
     }
 }

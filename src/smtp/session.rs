@@ -56,8 +56,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{
-    parse_reply, Capabilities, Command, Extension, Failure, FailureKind, PolicyAnswer, Reply, ReplyError, Status, Step,
-    TlsIssue,
+    parse_reply, Capabilities, Command, Dsn, Extension, Failure, FailureKind, PolicyAnswer, Reply, ReplyError, Status,
+    Step, TlsIssue,
 };
 use crate::sasl::{self, Credentials, Exchange, Mechanism};
 use crate::secret::Secret;
@@ -92,7 +92,10 @@ pub struct Envelope {
     pub message_size: u64,
     /// The message has a byte above 127: it needs `BODY=8BITMIME` (RFC 6152).
     pub eight_bit: bool,
+    /// Delivery status notifications asked for (sent when the server offers DSN).
+    pub dsn: Option<Dsn>,
 }
+
 /// What authentication needs.
 #[derive(Debug, Clone)]
 pub struct AuthParams {
@@ -381,6 +384,8 @@ struct AuthState {
     done: Option<Mechanism>,
     /// The bearer token of this connection, once given or got.
     token: Option<Secret>,
+    /// Exchanges started on this connection.
+    attempts: u32,
     /// The server's last refusal and our last problem, for the final error.
     last_reply: Option<Reply>,
     last_problem: Option<String>,
@@ -756,7 +761,10 @@ impl Session {
     }
 
     /// Feeds the complete reply to the last command (or the greeting).
-    pub fn handle_reply(&mut self, reply: Reply) -> Next {
+    pub fn handle_reply(&mut self, mut reply: Reply) -> Next {
+        if self.capabilities.has("ENHANCEDSTATUSCODES") {
+            reply.enhanced = reply.enhanced_code();
+        }
         let code = reply.code;
         match self.state {
             State::Greeting if code == 220 => self.send(State::Ehlo, Command::Ehlo(self.params.client.clone())),
@@ -980,8 +988,12 @@ impl Session {
             auth.password
         };
         self.auth.candidates.pop_front();
+        // Each exchange needs a nonce of its own (RFC 5802 §5.1): the connection's random
+        // one and the number of the attempt.
+        self.auth.attempts += 1;
+        let cnonce = format!("{}{:x}", auth.cnonce, self.auth.attempts);
         let credentials = Credentials { username: auth.username, password: secret };
-        self.auth.exchange = Some(Exchange::new(mechanism, credentials, &auth.host, &auth.cnonce));
+        self.auth.exchange = Some(Exchange::new(mechanism, credentials, &auth.host, &cnonce));
         self.send(State::Auth, Command::Auth(mechanism))
     }
 
@@ -1095,11 +1107,19 @@ impl Session {
     /// MAIL, and with PIPELINING the first flight of RCPTs.
     fn transaction_flight(&mut self, transaction: &mut Transaction) -> Vec<Command> {
         let envelope = &transaction.envelope;
+        let dsn = self.dsn_of(envelope);
+        if envelope.dsn.is_some() && dsn.is_none() {
+            self.note("the server does not offer DSN: sending without the NOTIFY, RET, ENVID and ORCPT parameters");
+        }
+        let from = self.converted(&transaction.envelope.sender.clone());
+        let envelope = &transaction.envelope;
+        let all_ascii = envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii());
         let mail = Command::Mail {
-            from: envelope.sender.clone(),
+            from,
             size: self.capabilities.has("SIZE").then_some(envelope.message_size),
             eight_bit: envelope.eight_bit,
-            smtputf8: !(envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii())),
+            smtputf8: !all_ascii && self.capabilities.has("SMTPUTF8"),
+            parameters: dsn.map(Dsn::mail_parameters).unwrap_or_default(),
         };
         let mut flight = vec![mail];
         if self.pipelining {
@@ -1108,16 +1128,43 @@ impl Session {
         flight
     }
 
+    /// The envelope's DSN request, when the server offers DSN.
+    fn dsn_of<'e>(&self, envelope: &'e Envelope) -> Option<&'e Dsn> {
+        envelope.dsn.as_ref().filter(|_| self.capabilities.has("DSN"))
+    }
+
     /// The extension this message needs and the server does not offer: SMTPUTF8 for an
     /// address that is not ASCII, 8BITMIME for 8-bit bytes (a server offering SMTPUTF8
     /// must offer 8BITMIME too, RFC 6531 §3.1, so both are checked).
     fn missing_extension(&self, envelope: &Envelope) -> Option<Extension> {
-        if let Some(address) = std::iter::once(&envelope.sender).chain(&envelope.recipients).find(|a| !a.is_ascii()) {
-            if !self.capabilities.has("SMTPUTF8") {
-                return Some(Extension::SmtpUtf8 { address: address.clone() });
-            }
+        let mut addresses = std::iter::once(&envelope.sender).chain(&envelope.recipients);
+        if let Some(address) = addresses.find(|a| self.wire_address(a).is_none()) {
+            return Some(Extension::SmtpUtf8 { address: address.clone() });
         }
         (envelope.eight_bit && !self.capabilities.has("8BITMIME")).then_some(Extension::EightBitMime)
+    }
+
+    /// `address` as this server can take it: as given, or, when it lacks SMTPUTF8 and only
+    /// the domain is not ASCII, with the domain in its IDNA A-label form (`xn--...`,
+    /// RFC 5891, UTS 46); `None` when it cannot go (a local part that is not ASCII).
+    fn wire_address(&self, address: &str) -> Option<String> {
+        if address.is_ascii() || self.capabilities.has("SMTPUTF8") {
+            return Some(address.to_string());
+        }
+        let (local, domain) = address.rsplit_once('@')?;
+        if !local.is_ascii() {
+            return None;
+        }
+        idna::domain_to_ascii(domain).ok().map(|domain| format!("{local}@{domain}"))
+    }
+
+    /// The wire form of `address` (see [`Session::wire_address`]), noting a conversion.
+    fn converted(&mut self, address: &str) -> String {
+        let wire = self.wire_address(address).unwrap_or_else(|| address.to_string());
+        if wire != address {
+            self.note(format!("the server lacks SMTPUTF8: {address} goes as {wire}"));
+        }
+        wire
     }
 
     /// The RCPT commands from `index` on that go in the next flight: one without
@@ -1129,13 +1176,15 @@ impl Session {
     /// accepted so far when the message must not go to anyone (some recipient refused,
     /// no `-atleastone`). With one recipient, or with `-atleastone`, a 354 after refusals
     /// means no recipient was accepted, and the dot then delivers nothing.
-    fn rcpt_flight(&self, transaction: &mut Transaction, index: usize) -> Vec<Command> {
-        let envelope = &transaction.envelope;
-        let count = envelope.recipients.len();
+    fn rcpt_flight(&mut self, transaction: &mut Transaction, index: usize) -> Vec<Command> {
+        let count = transaction.envelope.recipients.len();
         let end = if self.pipelining { (index + MAX_FLIGHT_RCPTS).min(count) } else { index + 1 };
-        let mut flight: Vec<Command> =
-            envelope.recipients.get(index..end).unwrap_or_default().iter().cloned().map(Command::Rcpt).collect();
-        if self.pipelining && end == count && (envelope.at_least_one || count == 1) {
+        let mut flight = Vec::with_capacity(end.saturating_sub(index) + 1);
+        for to in transaction.envelope.recipients.get(index..end).unwrap_or_default() {
+            let parameters = self.dsn_of(&transaction.envelope).map(|d| d.rcpt_parameters(to)).unwrap_or_default();
+            flight.push(Command::Rcpt(self.converted(to), parameters));
+        }
+        if self.pipelining && end == count && (transaction.envelope.at_least_one || count == 1) {
             flight.push(Command::Data);
             transaction.data_sent = true;
         }

@@ -26,7 +26,7 @@ fn auth_plain_on_loopback_needs_no_policy() {
 fn auth_response_on_the_wire_is_the_base64_credentials() {
     let mut session = one_message_session(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
-    session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "AUTH PLAIN".into()] });
+    session.handle_reply(Reply::with_lines(250, vec!["mx".into(), "AUTH PLAIN".into()]));
     let Next::Send(flight) = session.handle_reply(reply(334, "")) else { panic!("no response") };
     let [response] = &flight[..] else { panic!("SASL responses are not pipelined: {flight:?}") };
     let mut wire = Vec::new();
@@ -66,7 +66,7 @@ fn all_mechanisms_refused_fails_with_the_last_reply() {
 fn no_auth_offered_goes_on_unauthenticated_with_a_note() {
     let mut session = one_message_session(auth_params(true)).unwrap();
     session.handle_reply(greeting_reply());
-    let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "SIZE".into()] });
+    let next = session.handle_reply(Reply::with_lines(250, vec!["mx".into(), "SIZE".into()]));
     assert!(matches!(next, Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
     assert!(session.take_trace().iter().any(|n| n.contains("offers no AUTH")));
 }
@@ -253,7 +253,7 @@ fn a_token_command_that_fails_fails_the_send() {
 fn authmechanisms_pins_the_mechanisms_and_their_order_and_the_trace_says_why() {
     let mut session = one_message_session(allowing(&[Mechanism::Login, Mechanism::CramMd5])).unwrap();
     session.handle_reply(greeting_reply());
-    let ehlo_reply = Reply { code: 250, lines: vec!["mx".into(), "AUTH SCRAM-SHA-256 CRAM-MD5 LOGIN GSSAPI".into()] };
+    let ehlo_reply = Reply::with_lines(250, vec!["mx".into(), "AUTH SCRAM-SHA-256 CRAM-MD5 LOGIN GSSAPI".into()]);
     assert_eq!(session.handle_reply(ehlo_reply), Next::Send(vec![Command::Auth(Mechanism::Login)]));
     let trace = session.take_trace();
     assert_eq!(
@@ -266,7 +266,7 @@ fn authmechanisms_pins_the_mechanisms_and_their_order_and_the_trace_says_why() {
 #[test]
 fn a_scram_server_that_says_235_without_its_signature_is_not_trusted() {
     // The client-first and client-final go out; the server skips its final message.
-    let server_first = b64("r=0123456789abcdefSERVER,s=QSXCR+Q6sek8bf92,i=4096");
+    let server_first = b64("r=0123456789abcdef1SERVER,s=QSXCR+Q6sek8bf92,i=4096");
     let script =
         vec![greeting(), ehlo(&["AUTH SCRAM-SHA-256"]), r(334, ""), r(334, &server_first), r(235, "ok"), bye()];
     let (sent, outcome) = run(auth_params(true), &script);
@@ -284,4 +284,23 @@ fn scram_is_preferred_to_every_other_password_mechanism() {
     ];
     let (sent, _) = run(auth_params(true), &script);
     assert_eq!(sent[1], "AUTH SCRAM-SHA-256");
+}
+
+#[test]
+fn each_exchange_has_a_nonce_of_its_own() {
+    // SCRAM-SHA-256 refused, then SCRAM-SHA-1 on the same connection: two client-first
+    // messages, two nonces (RFC 5802 §5.1).
+    let mut session = one_message_session(auth_params(true)).unwrap();
+    session.handle_reply(greeting_reply());
+    session.handle_reply(Reply::with_lines(250, vec!["mx".into(), "AUTH SCRAM-SHA-1 SCRAM-SHA-256".into()]));
+    let first_message = |session: &mut Session| {
+        let Next::Send(c) = session.handle_reply(reply(334, "")) else { panic!("no response") };
+        let mut wire = Vec::new();
+        c[0].encode(&mut wire);
+        String::from_utf8(wire).unwrap()
+    };
+    let one = first_message(&mut session);
+    assert_eq!(session.handle_reply(reply(535, "no")), Next::Send(vec![Command::Auth(Mechanism::ScramSha1)]));
+    let two = first_message(&mut session);
+    assert_ne!(one, two);
 }

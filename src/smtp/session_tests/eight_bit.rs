@@ -65,3 +65,37 @@ fn ascii_addresses_declare_no_smtputf8_even_when_offered() {
     let (sent, _) = run(to(&["c@d"]), &[greeting(), ehlo(&["SMTPUTF8"]), ok(), ok(), go_ahead(), queued(), bye()]);
     assert_eq!(sent[1], "MAIL FROM:<a@b>");
 }
+
+#[test]
+fn a_domain_that_is_not_ascii_goes_as_its_a_label_to_a_server_without_smtputf8() {
+    let params = Case { sender: "a@bücher.example".into(), ..to(&["c@exämple.org", "d@e"]) };
+    let mut script = vec![greeting(), ehlo(&["8BITMIME"]), ok(), ok()];
+    script.extend(delivery_script().into_iter().skip(1));
+    let (sent, outcome) = run(params, &script);
+    assert_eq!(&sent[1..4], ["MAIL FROM:<a@xn--bcher-kva.example>", "RCPT TO:<c@xn--exmple-cua.org>", "RCPT TO:<d@e>"]);
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_refused_converted_address_is_reported_as_given() {
+    let params = Case { at_least_one: true, ..to(&["c@exämple.org", "d@e"]) };
+    let script = [greeting(), ehlo(&[]), ok(), r(550, "no such domain"), ok(), go_ahead(), queued(), bye()];
+    let (_, outcome) = run(params, &script);
+    assert_eq!(outcome, delivered(vec![refusal("c@exämple.org", 550, "no such domain")]));
+}
+
+#[test]
+fn with_smtputf8_a_domain_that_is_not_ascii_goes_as_given() {
+    let mut script = vec![greeting(), ehlo(&["8BITMIME", "SMTPUTF8"])];
+    script.extend(delivery_script());
+    let (sent, _) = run(to(&["c@exämple.org"]), &script);
+    assert_eq!(&sent[1..3], ["MAIL FROM:<a@b> SMTPUTF8", "RCPT TO:<c@exämple.org>"]);
+}
+
+#[test]
+fn a_local_part_that_is_not_ascii_still_needs_smtputf8() {
+    let script = [greeting(), ehlo(&["8BITMIME"]), bye()];
+    let (_, outcome) = run(to(&["jörg@example.org"]), &script);
+    let missing = Extension::SmtpUtf8 { address: "jörg@example.org".into() };
+    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(missing)));
+}

@@ -62,7 +62,7 @@ fn r(code: u16, text: &str) -> Scripted {
 
 /// A multi-line reply.
 fn multi(code: u16, lines: &[&str]) -> Scripted {
-    Scripted::Reply(Reply { code, lines: lines.iter().map(|s| s.to_string()).collect() })
+    Scripted::Reply(Reply::with_lines(code, lines.iter().map(|s| s.to_string()).collect()))
 }
 
 /// A 250 EHLO reply announcing `keywords` (after the usual greeting line).
@@ -169,6 +169,7 @@ struct Case {
     at_least_one: bool,
     message_size: u64,
     eight_bit: bool,
+    dsn: Option<Dsn>,
     timeouts: Timeouts,
 }
 
@@ -188,6 +189,7 @@ impl Case {
             at_least_one: self.at_least_one,
             message_size: self.message_size,
             eight_bit: self.eight_bit,
+            dsn: self.dsn,
         };
         (params, envelope)
     }
@@ -365,6 +367,7 @@ fn params() -> Case {
         at_least_one: false,
         message_size: 350,
         eight_bit: false,
+        dsn: None,
         timeouts: test_timeouts(),
     }
 }

@@ -12,6 +12,7 @@ fn envelope(sender: &str, recipients: &[&str]) -> Envelope {
         at_least_one: false,
         message_size: 350,
         eight_bit: false,
+        dsn: None,
     }
 }
 

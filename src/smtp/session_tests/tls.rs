@@ -149,8 +149,9 @@ fn implicit_tls_handshake_comes_before_the_greeting() {
     assert!(session.is_tls());
     // With TLS from the start, STARTTLS is never attempted.
     assert_eq!(session.handle_reply(greeting_reply()), Next::Send(vec![Command::Ehlo("client.example".into())]));
-    let next = session.handle_reply(Reply { code: 250, lines: vec!["mx".into(), "STARTTLS".into()] });
-    let mail = Command::Mail { from: "a@b".into(), size: None, eight_bit: false, smtputf8: false };
+    let next = session.handle_reply(Reply::with_lines(250, vec!["mx".into(), "STARTTLS".into()]));
+    let mail =
+        Command::Mail { from: "a@b".into(), size: None, eight_bit: false, smtputf8: false, parameters: Vec::new() };
     assert_eq!(next, Next::Send(vec![mail]));
 }
 

@@ -264,3 +264,59 @@ fn missing_quit_reply_keeps_the_failure() {
     assert_eq!(sent, strings(&["EHLO client.example", "MAIL FROM:<a@b>", "QUIT"]));
     assert_eq!(outcome, failed(Step::Mail, FailureKind::Reply(reply(553, "no"))));
 }
+
+#[test]
+fn enhanced_status_codes_are_read_only_when_announced() {
+    let refused = |ehlo_reply: Scripted| {
+        let script =
+            [greeting(), ehlo_reply, ok(), r(550, "5.1.1 <c@d>: no such user"), ok(), go_ahead(), queued(), bye()];
+        let params = Case { at_least_one: true, ..params() };
+        let (_, outcome) = run(params, &script);
+        let Conclusion::Delivered { refused } = outcome else { panic!("{outcome:?}") };
+        refused[0].reply.enhanced.map(|code| code.to_string())
+    };
+    assert_eq!(refused(ehlo(&["ENHANCEDSTATUSCODES"])), Some("5.1.1".to_string()));
+    assert_eq!(refused(ehlo(&[])), None);
+}
+
+#[test]
+fn a_refusal_with_an_enhanced_code_ends_its_errorcode_with_it() {
+    let script = [greeting(), ehlo(&["ENHANCEDSTATUSCODES"]), r(553, "5.7.1 <a@b>: Sender address rejected"), bye()];
+    let (_, outcome) = run(params(), &script);
+    let Conclusion::Failed(failure) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(failure.code_words(), ["REPLY", "553", "MAIL", "5.7.1"]);
+}
+
+fn with_dsn() -> Case {
+    let dsn = Dsn {
+        notify: Some(Notify::On { success: true, failure: true, delay: false }),
+        ret: Some(Ret::Headers),
+        envid: Some("batch 7".into()),
+        orcpt: true,
+    };
+    Case { dsn: Some(dsn), ..to(&["c@d"]) }
+}
+
+#[test]
+fn dsn_parameters_go_with_mail_and_rcpt_when_the_server_offers_dsn() {
+    let mut script = vec![greeting(), ehlo(&["DSN"])];
+    script.extend(delivery_script());
+    let (sent, outcome) = run(with_dsn(), &script);
+    assert_eq!(
+        &sent[1..3],
+        ["MAIL FROM:<a@b> RET=HDRS ENVID=batch+207", "RCPT TO:<c@d> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c@d"]
+    );
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn without_dsn_the_message_goes_without_the_parameters_and_the_trace_says_so() {
+    let mut session = one_message_session(with_dsn()).unwrap();
+    session.handle_reply(greeting_reply());
+    let next = session.handle_reply(Reply::with_lines(250, vec!["mx".into(), "SIZE".into()]));
+    let Next::Send(commands) = next else { panic!("{next:?}") };
+    assert_eq!(commands[0].to_string(), "MAIL FROM:<a@b> SIZE=350");
+    assert!(session.take_trace().iter().any(|l| l.contains("does not offer DSN")));
+    let Next::Send(commands) = session.handle_reply(reply(250, "ok")) else { panic!("no RCPT") };
+    assert_eq!(commands[0].to_string(), "RCPT TO:<c@d>");
+}
