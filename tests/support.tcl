@@ -613,8 +613,9 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 #	that mechanism always end in 535; -auth-required answers MAIL before AUTH with
 #	"530 5.7.0 Authentication required". SCRAM (RFC 5802 server side):
 #	-scram-iterations N is its iteration count (default 4096), -scram-fault KIND
-#	(signature, no-final, nonce) makes every SCRAM exchange go wrong: a wrong v=, 235
-#	without a server-final message, a server nonce not extending the client's.
+#	(signature, no-final, nonce, error) makes every SCRAM exchange go wrong: a wrong
+#	v=, 235 without a server-final message, a server nonce not extending the client's,
+#	the server-final "e=invalid-proof".
 #	[::ts::auth_log h] reads what each AUTH exchange came to. Without -auth or
 #	-oauth no AUTH is offered (AUTH gets 502 5.5.1).
 proc ::ts::capture {args} {
@@ -707,8 +708,9 @@ proc ::ts::CaptureArgs {options} {
 		    error "-scram-fault needs a kind"
 		}
 		set args [lassign $args val]
-		if {$val ni {signature no-final nonce}} {
-		    error "bad -scram-fault \"$val\": must be signature, no-final or nonce"
+		if {$val ni {signature no-final nonce error}} {
+		    error "bad -scram-fault \"$val\": must be signature, no-final, nonce or\
+			    error"
 		}
 		set authopt 1
 		lappend extra --scram-fault $val

@@ -74,7 +74,9 @@ AUTH:
                   client's proof as usual: "signature" sends a server-final message
                   whose v= is wrong (one bit flipped); "no-final" answers the client-final
                   message with 235 at once, without a server-final message; "nonce" sends
-                  a server-first nonce that does not start with the client's.
+                  a server-first nonce that does not start with the client's; "error"
+                  sends the server-final message "e=invalid-proof" (RFC 5802's server
+                  error) instead of v=.
 Without --auth or --oauth no AUTH is offered and AUTH is answered
 "502 5.5.1 AUTH not available (capture.py without --auth)".
 
@@ -284,7 +286,7 @@ class AuthSMTP(SMTP):
         self._users = users or {}           # {bytes user: bytes password}
         self._tokens = tokens or {}         # {bytes user: bytes token}
         self._scram_iterations = scram_iterations
-        self._scram_fault = scram_fault     # None, "signature", "no-final", "nonce"
+        self._scram_fault = scram_fault     # None, "signature", "no-final", "nonce", "error"
         self._auth_log = auth_log
 
     @syntax("AUTH <mechanism>")
@@ -400,7 +402,10 @@ class AuthSMTP(SMTP):
         signature = bytearray(hmac.new(server_key, auth_message, hname).digest())
         if self._scram_fault == "signature":
             signature[0] ^= 0x01
-        ack = await self.challenge_auth(b"v=" + base64.b64encode(bytes(signature)))
+        server_final = b"v=" + base64.b64encode(bytes(signature))
+        if self._scram_fault == "error":
+            server_final = b"e=invalid-proof"
+        ack = await self.challenge_auth(server_final)
         if ack is MISSING:
             self._auth_log.write(mech, user, "aborted", at="server-final",
                                  iterations=iterations)
@@ -589,7 +594,7 @@ def main():
     ap.add_argument("--auth-required", action="store_true")
     ap.add_argument("--oauth", action="append", default=[], metavar="USER:TOKEN")
     ap.add_argument("--scram-iterations", type=int, default=4096)
-    ap.add_argument("--scram-fault", default=None, choices=("signature", "no-final", "nonce"))
+    ap.add_argument("--scram-fault", default=None, choices=("signature", "no-final", "nonce", "error"))
     args = ap.parse_args()
     tls = args.starttls or args.implicit
     if tls and not (args.cert and args.key):
