@@ -589,8 +589,9 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 # ---------------------------------------------------------------------------------
 
 # ::ts::capture ?-refuse SUBSTR? ?-pipelining? ?-starttls CERTNAME? ?-require-starttls?
-#		?-implicit CERTNAME? ?-client-ca? ?-auth USER:PASS ...? ?-auth-mechs LIST?
-#		?-auth-plaintext? ?-auth-fail-mech MECH ...? ?-auth-required? --
+#		?-implicit CERTNAME? ?-client-ca? ?-auth USER:PASS ...? ?-oauth USER:TOKEN ...?
+#		?-auth-mechs LIST? ?-auth-plaintext? ?-auth-fail-mech MECH ...?
+#		?-auth-required? ?-scram-iterations N? ?-scram-fault KIND? --
 #	Start the aiosmtpd capture server; returns a handle. -refuse makes it answer
 #	550 5.1.1 to any RCPT address containing SUBSTR; -pipelining adds PIPELINING to
 #	its EHLO reply. TLS (CERTNAME: server, self, wrong or expired, from
@@ -601,13 +602,22 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 #	test CA (client_cert/client_key of [::ts::certs]).
 #	AUTH (see capture.py): -auth USER:PASS (repeatable; split at the first ":")
 #	offers AUTH PLAIN LOGIN accepting exactly those users (235 2.7.0; a wrong
-#	password gets "535 5.7.8 Authentication credentials invalid"); -auth-mechs LIST
-#	offers only those of PLAIN LOGIN CRAM-MD5 (CRAM-MD5 only when listed);
-#	with -starttls, AUTH is offered only after TLS (before: "538 5.7.11 Encryption
-#	required ...") unless -auth-plaintext; -auth-fail-mech MECH (repeatable) makes
+#	password gets "535 5.7.8 Authentication credentials invalid"); -oauth USER:TOKEN
+#	(repeatable) offers OAUTHBEARER and XOAUTH2 accepting that bearer token (a wrong
+#	one gets the mechanism's JSON error, status "invalid_token" or "401", scope
+#	https://mail.capture.test/, then 535 5.7.8); -auth-mechs LIST offers only those
+#	of PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 (with -auth) OAUTHBEARER XOAUTH2
+#	(with -oauth) (CRAM-MD5 and SCRAM only when listed); with -starttls, AUTH is
+#	offered only after TLS (before: "538 5.7.11 Encryption required ...") unless
+#	-auth-plaintext; -auth-fail-mech MECH (repeatable; PLAIN, LOGIN or CRAM-MD5) makes
 #	that mechanism always end in 535; -auth-required answers MAIL before AUTH with
-#	"530 5.7.0 Authentication required". Without -auth no AUTH is offered (AUTH gets
-#	502 5.5.1).
+#	"530 5.7.0 Authentication required". SCRAM (RFC 5802 server side):
+#	-scram-iterations N is its iteration count (default 4096), -scram-fault KIND
+#	(signature, no-final, nonce, error) makes every SCRAM exchange go wrong: a wrong
+#	v=, 235 without a server-final message, a server nonce not extending the client's,
+#	the server-final "e=invalid-proof".
+#	[::ts::auth_log h] reads what each AUTH exchange came to. Without -auth or
+#	-oauth no AUTH is offered (AUTH gets 502 5.5.1).
 proc ::ts::capture {args} {
     variable python
     variable serversdir
@@ -671,6 +681,40 @@ proc ::ts::CaptureArgs {options} {
 		set auth 1
 		lappend extra --auth $val
 	    }
+	    -oauth {
+		if {![llength $args]} {
+		    error "-oauth needs USER:TOKEN"
+		}
+		set args [lassign $args val]
+		if {![regexp {^[^:]+:} $val]} {
+		    error "bad -oauth value \"$val\": must be USER:TOKEN"
+		}
+		set oauth 1
+		lappend extra --oauth $val
+	    }
+	    -scram-iterations {
+		if {![llength $args]} {
+		    error "-scram-iterations needs a number"
+		}
+		set args [lassign $args val]
+		if {![string is integer -strict $val] || $val < 1} {
+		    error "bad -scram-iterations value \"$val\": must be a positive integer"
+		}
+		set authopt 1
+		lappend extra --scram-iterations $val
+	    }
+	    -scram-fault {
+		if {![llength $args]} {
+		    error "-scram-fault needs a kind"
+		}
+		set args [lassign $args val]
+		if {$val ni {signature no-final nonce error}} {
+		    error "bad -scram-fault \"$val\": must be signature, no-final, nonce or\
+			    error"
+		}
+		set authopt 1
+		lappend extra --scram-fault $val
+	    }
 	    -auth-mechs {
 		if {![llength $args]} {
 		    error "-auth-mechs needs a list of mechanisms"
@@ -681,8 +725,14 @@ proc ::ts::CaptureArgs {options} {
 		    error "-auth-mechs needs a list of mechanisms"
 		}
 		foreach m $mechs {
-		    if {[string toupper $m] ni {PLAIN LOGIN CRAM-MD5}} {
-			error "bad mechanism \"$m\": must be PLAIN, LOGIN or CRAM-MD5"
+		    set m [string toupper $m]
+		    if {$m in {PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256}} {
+			set needauth 1
+		    } elseif {$m in {OAUTHBEARER XOAUTH2}} {
+			set needoauth 1
+		    } else {
+			error "bad mechanism \"$m\": must be PLAIN, LOGIN, CRAM-MD5,\
+				SCRAM-SHA-1, SCRAM-SHA-256, OAUTHBEARER or XOAUTH2"
 		    }
 		}
 		set authopt 1
@@ -710,8 +760,9 @@ proc ::ts::CaptureArgs {options} {
 	    }
 	    default {
 		error "bad option \"$opt\": must be -refuse, -pipelining, -starttls,\
-			-require-starttls, -implicit, -client-ca, -auth, -auth-mechs,\
-			-auth-plaintext, -auth-fail-mech or -auth-required"
+			-require-starttls, -implicit, -client-ca, -auth, -oauth,\
+			-auth-mechs, -auth-plaintext, -auth-fail-mech, -auth-required,\
+			-scram-iterations or -scram-fault"
 	    }
 	}
     }
@@ -721,8 +772,14 @@ proc ::ts::CaptureArgs {options} {
     if {[info exists clientca] && ![info exists tlsmode]} {
 	error "-client-ca needs -starttls or -implicit"
     }
-    if {[info exists authopt] && !$auth} {
+    if {[info exists authopt] && !$auth && ![info exists oauth]} {
 	error "-auth-mechs, -auth-plaintext, -auth-fail-mech and -auth-required need -auth"
+    }
+    if {[info exists needauth] && !$auth} {
+	error "password mechanisms in -auth-mechs need -auth"
+    }
+    if {[info exists needoauth] && ![info exists oauth]} {
+	error "OAUTHBEARER and XOAUTH2 in -auth-mechs need -oauth"
     }
     if {[info exists plaintext] && !([info exists tlsmode] && $tlsmode eq "-starttls")} {
 	error "-auth-plaintext needs -starttls (AUTH is always offered otherwise)"
@@ -739,7 +796,8 @@ proc ::ts::CaptureArgs {options} {
 #	tls is true/false (arrived over TLS: STARTTLS or implicit), sni the server name
 #	the client sent in its TLS ClientHello ("" if none, or no TLS), client_cert
 #	true/false (a client certificate verified against the test CA), auth_user the
-#	user name the session authenticated as with AUTH ("" if it did not).
+#	user name the session authenticated as with AUTH ("" if it did not); capture.py
+#	also gives auth_mech, the mechanism it used ("" if none).
 proc ::ts::messages {h {count 1} {timeout 5000}} {
     set dir [file join [Get $h dir] msgs]
     if {$count > 0
@@ -750,12 +808,34 @@ proc ::ts::messages {h {count 1} {timeout 5000}} {
     set out {}
     for {set n 1} {[file exists [file join $dir $n.json]]} {incr n} {
 	set d [::json::json2dict [readfile [file join $dir $n.json]]]
-	foreach key {sni auth_user} {
+	foreach key {sni auth_user auth_mech} {
 	    if {![dict exists $d $key] || [dict get $d $key] eq "null"} {
 		dict set d $key ""
 	    }
 	}
 	dict set d data [readfile [file join $dir $n.eml] 1]
+	lappend out $d
+    }
+    return $out
+}
+
+# ::ts::auth_log h --
+#	The AUTH exchanges capture server h (or a [::ts::node_smtp] server) has logged so
+#	far, in order: a list of dicts {mech user outcome ...} as capture.py (or
+#	node_smtp.js) describes; user "" if unknown.
+proc ::ts::auth_log {h} {
+    set f [file join [Get $h dir] msgs auth.log]
+    if {![file exists $f]} {
+	return {}
+    }
+    set out {}
+    foreach line [split [readfile $f] \n] {
+	if {$line eq "" || [catch {::json::json2dict $line} d]} {
+	    continue
+	}
+	if {![dict exists $d user] || [dict get $d user] eq "null"} {
+	    dict set d user ""
+	}
 	lappend out $d
     }
     return $out
@@ -781,6 +861,113 @@ proc ::ts::email_parts {data args} {
     } finally {
 	file delete $path
     }
+}
+
+# ---------------------------------------------------------------------------------
+# nodemailer's smtp-server (tests/servers/node/smtp_server.js)
+# ---------------------------------------------------------------------------------
+
+namespace eval ::ts {
+    variable nodedir [file join $serversdir node]
+}
+
+# ::ts::node_available --
+#	1 if Node.js (20 or later, as smtp-server needs) and npm are on the PATH. The
+#	tcltest constraint "nodesmtp". (Whether the npm registry answers is not checked:
+#	where it does not, [::ts::node_smtp] fails, visibly.)
+proc ::ts::node_available {} {
+    if {[auto_execok node] eq "" || [auto_execok npm] eq ""} {
+	return 0
+    }
+    if {[catch {exec node --version 2>@1} v] || ![regexp {^v(\d+)\.} $v -> major]} {
+	return 0
+    }
+    return [expr {$major >= 20}]
+}
+::tcltest::ConstraintInitializer nodesmtp ::ts::node_available
+
+# ::ts::node_install --
+#	Install smtp-server into tests/servers/node/node_modules (git ignores it) unless
+#	the installation there was made from the current package-lock.json (a copy of it
+#	is kept as node_modules/.tclsmtp-lock): "npm ci" (exact versions from the lock
+#	file, no install scripts) in a private directory, then renamed into place, so a
+#	killed or concurrent install never leaves a half one. Needs the npm registry
+#	(about 1 s); error if npm fails. Done at most once per process.
+proc ::ts::node_install {} {
+    variable nodedir
+    variable node_installed
+    if {[info exists node_installed]} {
+	return
+    }
+    set lock [file join $nodedir package-lock.json]
+    set stamp [file join $nodedir node_modules .tclsmtp-lock]
+    if {[file exists $stamp] && [readfile $stamp 1] eq [readfile $lock 1]} {
+	set node_installed 1
+	return
+    }
+    set tmp [file join $nodedir .install-[pid]-[incr ::ts::serial]]
+    file delete -force -- $tmp
+    file mkdir $tmp
+    try {
+	file copy [file join $nodedir package.json] $lock $tmp
+	set env [list env npm_config_update_notifier=false npm_config_fund=false \
+		npm_config_audit=false]
+	if {[catch {exec {*}$env timeout -k 5 300 npm ci --ignore-scripts \
+		--prefix $tmp < /dev/null 2>@1} msg]} {
+	    error "npm ci of smtp-server failed: $msg"
+	}
+	file copy $lock [file join $tmp node_modules .tclsmtp-lock]
+	set old [file join $nodedir node_modules]
+	if {[file exists $old]} {
+	    file rename $old [file join $tmp old]
+	}
+	file rename [file join $tmp node_modules] $old
+    } finally {
+	file delete -force -- $tmp
+    }
+    set node_installed 1
+}
+
+# ::ts::node_smtp ?-oauth USER:TOKEN ...? ?-scope SCOPE? --
+#	Start nodemailer's smtp-server (tests/servers/node/smtp_server.js, installed
+#	first by [::ts::node_install]) and return a handle: STARTTLS with the "server"
+#	certificate of [::ts::certs]; after it AUTH XOAUTH2 only, accepting each USER's
+#	TOKEN (a wrong one gets 334 with the JSON error {"status":"401",
+#	"schemes":"bearer","scope":SCOPE}, default https://mail.node.test/, then
+#	"535 Error: Username and Password not accepted"); MAIL before AUTH gets 530.
+#	[::ts::messages] reads the messages it accepted (auth_user included), and
+#	[::ts::auth_log] its XOAUTH2 checks ({mech XOAUTH2 user U outcome ok|refused}).
+proc ::ts::node_smtp {args} {
+    variable nodedir
+    set extra {}
+    while {[llength $args]} {
+	set args [lassign $args opt]
+	if {![llength $args]} {
+	    error "$opt needs a value"
+	}
+	set args [lassign $args val]
+	switch -- $opt {
+	    -oauth {
+		if {![regexp {^[^:]+:} $val]} {
+		    error "bad -oauth value \"$val\": must be USER:TOKEN"
+		}
+		lappend extra --oauth $val
+	    }
+	    -scope {
+		lappend extra --scope $val
+	    }
+	    default {
+		error "bad option \"$opt\": must be -oauth or -scope"
+	    }
+	}
+    }
+    node_install
+    lassign [CertPair server] cert key
+    set dir [tempdir node]
+    set cmd [list node [file join $nodedir smtp_server.js] \
+	    --port-file [file join $dir port] --dir [file join $dir msgs] \
+	    --cert $cert --key $key {*}$extra]
+    return [Start node $cmd $dir]
 }
 
 # ---------------------------------------------------------------------------------
