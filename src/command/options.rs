@@ -262,13 +262,16 @@ fn dsn(interp: &Interp<'_>, value: &Obj) -> Result<Option<Dsn>, TclError> {
                 }
             }
             "envid" => {
+                // RFC 3461 §4.4: printable US-ASCII (xtext encodes it for the wire).
                 let envid = value.text();
-                if envid.chars().any(char::is_control) || envid.len() > 100 {
-                    return bad("envid: at most 100 characters, none a control character".into());
+                if envid.bytes().any(|b| !(0x20..=0x7e).contains(&b)) || envid.len() > 100 {
+                    return bad("envid: at most 100 printable ASCII characters (RFC 3461)".into());
                 }
                 dsn.envid = (!envid.is_empty()).then_some(envid);
             }
-            "orcpt" => dsn.orcpt = boolean(value)?,
+            "orcpt" => {
+                dsn.orcpt = boolean(value).map_err(|e| value_error(format!("-dsn: orcpt: {}", e.message), "-dsn"))?
+            }
             other => return bad(format!("unknown key \"{other}\": must be notify, ret, envid or orcpt")),
         }
     }

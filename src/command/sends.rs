@@ -172,6 +172,7 @@ impl Sends {
             debug,
             has_policy: asked.tlspolicy.is_some(),
             has_progress: asked.progress.is_some(),
+            progress_posted: 0,
             to_registry: self.to_registry.clone(),
             waker: self.waker,
         };
@@ -218,6 +219,7 @@ impl Sends {
             debug,
             has_policy: false,
             has_progress: false,
+            progress_posted: 0,
             to_registry: self.to_registry.clone(),
             waker: self.waker,
         }
@@ -457,6 +459,8 @@ pub struct WorkerHooks {
     debug: bool,
     has_policy: bool,
     has_progress: bool,
+    /// The most bytes reported to `-progress` so far.
+    progress_posted: u64,
     to_registry: Sender<(u64, FromWorker)>,
     waker: Waker,
 }
@@ -485,8 +489,14 @@ impl Hooks for WorkerHooks {
         }
     }
 
+    /// Posts progress, never less than already posted: a message sent again over a new
+    /// connection (a session's) starts from 0 and is reported once it gets further.
     fn progress(&mut self, written: u64, total: u64) {
-        if self.has_progress && self.to_registry.send((self.id, FromWorker::Progress { written, total })).is_ok() {
+        if !self.has_progress || written < self.progress_posted {
+            return;
+        }
+        self.progress_posted = written;
+        if self.to_registry.send((self.id, FromWorker::Progress { written, total })).is_ok() {
             self.waker.wake();
         }
     }

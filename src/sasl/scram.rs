@@ -169,13 +169,14 @@ impl<'a> ServerFirst<'a> {
     }
 }
 
-/// An extension attribute (RFC 5802 §7: `attr-val`, a letter, `=`, a value of printable
-/// characters other than `,`), which a client ignores.
+/// An extension attribute (RFC 5802 §7: `attr-val`, a letter, `=`, a value of one or more
+/// UTF-8 characters other than NUL and `,`), which a client ignores.
 fn is_extension(attribute: &str) -> bool {
     let mut bytes = attribute.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
         && bytes.next() == Some(b'=')
-        && bytes.all(|b| (0x21..=0x7e).contains(&b))
+        && attribute.len() > 2
+        && !attribute.contains('\0')
 }
 
 /// HMAC of `data` under `key`.

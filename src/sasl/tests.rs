@@ -406,3 +406,16 @@ fn scram_refuses_a_user_name_that_saslprep_empties() {
     let mut exchange = Exchange::new(Mechanism::ScramSha256, credentials, "h", "nonce");
     assert!(matches!(exchange.respond(b""), Err(Error::Credentials(_))));
 }
+
+#[test]
+fn scram_ignores_any_extension_with_a_value_and_refuses_an_empty_one() {
+    // RFC 5802 §7: value = 1*value-char, any UTF-8 but NUL and ",".
+    let (_, _, verdict) =
+        scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,y=été et = plus");
+    assert_eq!(verdict.unwrap(), Secret::default());
+    let (_, _, verdict) =
+        scram(Mechanism::ScramSha1, SHA1_NONCE, SHA1_SERVER_FIRST, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,x=");
+    assert_eq!(verdict, Err(Error::ServerNotVerified));
+    let empty = server_first_error("abc", "r=abcdef,s=QSXCR+Q6sek8bf92,i=4096,x=");
+    assert!(matches!(empty, Error::BadChallenge(r) if r.contains("no extension")));
+}

@@ -1148,7 +1148,8 @@ impl Session {
 
     /// `address` as this server can take it: as given, or, when it lacks SMTPUTF8 and only
     /// the domain is not ASCII, with the domain in its IDNA A-label form (`xn--...`,
-    /// RFC 5891, UTS 46); `None` when it cannot go (a local part that is not ASCII).
+    /// RFC 5891, UTS 46 with the host name rules: hyphens, label and name lengths);
+    /// `None` when it cannot go (a local part that is not ASCII, a domain IDNA refuses).
     fn wire_address(&self, address: &str) -> Option<String> {
         if address.is_ascii() || self.capabilities.has("SMTPUTF8") {
             return Some(address.to_string());
@@ -1157,7 +1158,7 @@ impl Session {
         if !local.is_ascii() {
             return None;
         }
-        idna::domain_to_ascii(domain).ok().map(|domain| format!("{local}@{domain}"))
+        idna::domain_to_ascii_strict(domain).ok().map(|domain| format!("{local}@{domain}"))
     }
 
     /// The wire form of `address` (see [`Session::wire_address`]), noting a conversion.
