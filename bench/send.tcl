@@ -69,33 +69,22 @@ package require mime
 
 source [file join [file dirname [info script]] message.tcl]
 
+# recipients n: the n recipients of a message, a Tcl list.
 proc recipients {n} {
     set list {}
     for {set i 1} {$i <= $n} {incr i} {
         lappend list rcpt$i@example.com
     }
-    join $list ", "
+    return $list
 }
 
 proc rate {port seconds nrecipients {encoding {}}} {
     if {$encoding ne ""} {
         set encoding [list -encoding $encoding]
     }
-    set body [body]
-    set recipients [recipients $nrecipients]
-    # Warm-up: loads everything the first send needs (mime's lazy parts, the library).
-    for {set i 0} {$i < 3} {incr i} {
-        send_one $port $body $recipients $encoding
-    }
-    set count 0
-    set start [clock microseconds]
-    set stop [expr {$start + int($seconds * 1e6)}]
-    while {[clock microseconds] < $stop} {
-        send_one $port $body $recipients $encoding
-        incr count
-    }
-    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
-    puts "$count $elapsed"
+    # The warm-up loads everything the first send needs (mime's lazy parts, the library).
+    set send [list send_one $port [body] [join [recipients $nrecipients] ", "] $encoding]
+    puts [timed_loop $send $seconds]
 }
 
 proc big {port file action} {
@@ -124,13 +113,14 @@ proc big {port file action} {
 }
 
 proc mailrate {port seconds nrecipients} {
-    set body [body]
-    set recipients {}
-    for {set i 1} {$i <= $nrecipients} {incr i} {
-        lappend recipients rcpt$i@example.com
-    }
     set send [list smtp::mail -server 127.0.0.1 -port $port -from sender@example.com \
-                  -rcpt $recipients -subject "benchmark message" -body $body]
+                  -rcpt [recipients $nrecipients] -subject "benchmark message" -body [body]]
+    puts [timed_loop $send $seconds]
+}
+
+# timed_loop send seconds: runs the command send 3 times to warm up, then as often as it
+# can in seconds; returns "MESSAGES ELAPSED_SECONDS".
+proc timed_loop {send seconds} {
     for {set i 0} {$i < 3} {incr i} {
         {*}$send
     }
@@ -141,8 +131,7 @@ proc mailrate {port seconds nrecipients} {
         {*}$send
         incr count
     }
-    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
-    puts "$count $elapsed"
+    return "$count [expr {([clock microseconds] - $start) / 1e6}]"
 }
 
 # session_open port nrecipients options ?option value ...?: opens the session of the
@@ -160,30 +149,15 @@ proc session_open {port nrecipients options args} {
         }
     }
     set session [smtp::open -servers 127.0.0.1 -ports $port {*}$args {*}$open]
-    set recipients {}
-    for {set i 1} {$i <= $nrecipients} {incr i} {
-        lappend recipients rcpt$i@example.com
-    }
     list smtp::mail -session $session -from sender@example.com \
-        -rcpt $recipients -subject "benchmark message" -body [body] {*}$mail
+        -rcpt [recipients $nrecipients] -subject "benchmark message" -body [body] {*}$mail
 }
 
 proc sessionrate {port seconds nrecipients args} {
     set send [session_open $port $nrecipients $args]
-    set session [lindex $send 2]
-    for {set i 0} {$i < 3} {incr i} {
-        {*}$send
-    }
-    set count 0
-    set start [clock microseconds]
-    set stop [expr {$start + int($seconds * 1e6)}]
-    while {[clock microseconds] < $stop} {
-        {*}$send
-        incr count
-    }
-    set elapsed [expr {([clock microseconds] - $start) / 1e6}]
-    smtp::close $session
-    puts "$count $elapsed"
+    set result [timed_loop $send $seconds]
+    smtp::close [lindex $send 2]
+    puts $result
 }
 
 # The queued sends of sessionqueue: queue::send queues one; queue::done is the callback.

@@ -1000,12 +1000,18 @@ proc ::ts::counter {args} {
 #	quit close, conn the connection number (1, 2, ... in accept order), open the
 #	number of connections open after the event, seconds a monotonic time.
 proc ::ts::conns {h} {
-    set f [file join [Get $h dir] conns]
-    if {![file exists $f]} {
+    ReadRows [file join [Get $h dir] conns]
+}
+
+# ::ts::ReadRows path --
+#	The lines of the tab-separated file path written so far, each as a list of its
+#	fields (empty lines skipped; no file yet: none).
+proc ::ts::ReadRows {path} {
+    if {![file exists $path]} {
 	return {}
     }
     set out {}
-    foreach line [split [readfile $f 1] \n] {
+    foreach line [split [readfile $path 1] \n] {
 	if {$line ne ""} {
 	    lappend out [split $line \t]
 	}
@@ -1017,17 +1023,7 @@ proc ::ts::conns {h} {
 #	The messages counter server h has accepted so far, in order: a list of
 #	{message-id subject rcpt-count bytes} (header values as received, "-" if absent).
 proc ::ts::counted {h} {
-    set f [file join [Get $h dir] ids]
-    if {![file exists $f]} {
-	return {}
-    }
-    set out {}
-    foreach line [split [readfile $f 1] \n] {
-	if {$line ne ""} {
-	    lappend out [split $line \t]
-	}
-    }
-    return $out
+    ReadRows [file join [Get $h dir] ids]
 }
 
 # ---------------------------------------------------------------------------------

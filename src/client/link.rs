@@ -84,8 +84,6 @@ pub(super) struct Link {
     verified: Option<bool>,
     /// Writing the message body: a command now would become part of the message.
     in_body: bool,
-    /// Transactions submitted over this connection.
-    pub(super) transactions: usize,
 }
 
 impl Link {
@@ -170,16 +168,8 @@ impl Link {
         if let Some(cancel) = feed.cancel() {
             cancel.watch(&conn);
         }
-        let mut link = Link {
-            conn: Some(conn),
-            session,
-            server: server.clone(),
-            index,
-            tls,
-            verified: None,
-            in_body: false,
-            transactions: 0,
-        };
+        let mut link =
+            Link { conn: Some(conn), session, server: server.clone(), index, tls, verified: None, in_body: false };
         let next = if implicit { link.handshake(feed) } else { Next::Receive };
         let stop = link.run(next, feed);
         Ok(Ok((link, stop)))
@@ -187,7 +177,6 @@ impl Link {
 
     /// Submits a transaction; [`Link::resume`] then runs it.
     pub(super) fn submit(&mut self, envelope: Envelope) -> Result<(), Error> {
-        self.transactions += 1;
         self.session.submit(envelope).map_err(|e| Error::Invalid(e.0))
     }
 

@@ -195,7 +195,7 @@ impl ConnectionWords {
                     "{name} cannot go with -session: the session's connections were set up by smtp::open \
                      (only -atleastone, -command, -dsn and -progress go with each message)"
                 );
-                (!SESSION_SEND_OPTIONS.contains(&name)).then(|| Error::Conflict { option: name.to_string(), message })
+                (!PER_MESSAGE.contains(&name)).then(|| Error::Conflict { option: name.to_string(), message })
             })?;
             return Ok(self.connection);
         }
@@ -216,8 +216,9 @@ impl ConnectionWords {
     }
 }
 
-/// The connection options that go with `-session`: they are about one message.
-const SESSION_SEND_OPTIONS: [&str; 5] = ["-session", "-atleastone", "-command", "-dsn", "-progress"];
+/// The options of [`ConnectionWords`] that are about one message: they go with
+/// `-session`, and not with `smtp::open`.
+pub const PER_MESSAGE: [&str; 5] = ["-session", "-atleastone", "-command", "-dsn", "-progress"];
 
 /// `-dsn {notify list ret full|hdrs envid id orcpt bool}`: what to ask of delivery status
 /// notifications (RFC 3461); an empty dict asks nothing.

@@ -1,8 +1,10 @@
-//! The sends of one interpreter, each running on its own worker thread while the
-//! interpreter's thread services Tcl events (timers, file events, Tk), as tcllib's `vwait`
-//! does. Everything that touches Tcl (callbacks, `-tlspolicy`) happens on the
-//! interpreter's thread: workers post messages to the registry and wake that thread,
-//! whose event handler ([`poll_thread`]) answers them.
+//! The sends of one interpreter, each running on a worker thread (its own, or one of a
+//! session's) while the interpreter's thread services Tcl events (timers, file events,
+//! Tk), as tcllib's `vwait` does; and its sessions ([`Sessions`]), whose opening and
+//! closing are entries too. Everything that touches Tcl (callbacks, `-tlspolicy`,
+//! `-oauthcommand`, `-progress`) happens on the interpreter's thread: workers post
+//! messages to the registry and wake that thread, whose event handler ([`poll_thread`])
+//! answers them.
 //!
 //! A synchronous send is an entry nobody but its own [`Sends::wait`] sees; an asynchronous
 //! one (`-command`) has a handle for `::smtp::cancel` and `::smtp::wait`, and its callback

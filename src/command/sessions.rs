@@ -57,9 +57,7 @@ impl Sessions {
         }
         connection.refuse(|name| {
             let message = format!("{name} is an option of each message, not of smtp::open");
-            ["-session", "-atleastone", "-command", "-dsn", "-progress"]
-                .contains(&name)
-                .then(|| Error::Conflict { option: name.to_string(), message })
+            options::PER_MESSAGE.contains(&name).then(|| Error::Conflict { option: name.to_string(), message })
         })?;
         let connection = connection.finish(interp)?;
         let setup = super::setup(&connection, hostname)?;

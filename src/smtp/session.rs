@@ -23,6 +23,8 @@
 //!      then call [`Session::tls_established`] (or [`Session::tls_failed`]);
 //!    - `AskPolicy(issue)`: ask `-tlspolicy` and give its answer, or `None` when there is
 //!      no policy, to [`Session::policy_answer`];
+//!    - `AskToken(user)`: ask `-oauthcommand` for a bearer token for the user and give it
+//!      (or why there is none) to [`Session::token_answer`];
 //!    - `Receive`: read the next reply (step 2);
 //!    - `Finished(outcome)`: the oldest unfinished transaction ended (transactions end in
 //!      the order they were submitted); call [`Session::resume`] for what follows;
@@ -34,10 +36,10 @@
 //!      Transactions submitted but not finished never had their message written: they
 //!      can go over another connection.
 //! 3. A failed write is reported through `handle_failure` like a failed read.
-//! 5. [`Session::take_trace`] gives the `-debug` lines of what the session read and
-//!    decided since it was last called.
 //! 4. With implicit TLS the driver runs the handshake before reading the greeting and
 //!    reports it with `tls_established`/`tls_failed` too.
+//! 5. [`Session::take_trace`] gives the `-debug` lines of what the session read and
+//!    decided since it was last called.
 //!
 //! Replies are data, not errors: a refused recipient is an entry in the outcome, and only
 //! the engine decides which replies end the transaction. The engine also owns the rules
