@@ -1039,7 +1039,7 @@ proc ::ts::postfix_available {} {
 }
 ::tcltest::ConstraintInitializer postfix ::ts::postfix_available
 
-# ::ts::postfix ?-mechs LIST? ?-users {USER PASS ...}? --
+# ::ts::postfix ?-mechs LIST? ?-users {USER PASS ...}? ?-maincf LINES? --
 #	Start a private Postfix 3.7 instance (tests/servers/postfix.sh: about 0.35 s) on
 #	three free 127.0.0.1 ports and return a handle. [::ts::port h] is the plain port
 #	(STARTTLS offered, AUTH offered before TLS too, relays for loopback clients
@@ -1050,12 +1050,15 @@ proc ::ts::postfix_available {} {
 #	(default "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"; also SCRAM-SHA-1 SCRAM-SHA-256). A
 #	wrong password gets "535 5.7.8 Error: authentication failed: authentication
 #	failure". Every accepted message is delivered to a catch-all maildir: see
-#	[::ts::maildir_messages]. Stopped by [::ts::stop]/[::ts::stopall].
+#	[::ts::maildir_messages]. -maincf LINES are appended to main.cf (postfix.sh's
+#	POSTFIX_MAINCF: "name = value" lines replacing the defaults). Stopped by
+#	[::ts::stop]/[::ts::stopall].
 proc ::ts::postfix {args} {
     variable servers
     variable serversdir
     set mechs {}
     set users {alice s3cret}
+    set maincf {}
     while {[llength $args]} {
 	set args [lassign $args opt]
 	if {![llength $args]} {
@@ -1075,8 +1078,11 @@ proc ::ts::postfix {args} {
 		}
 		set users $val
 	    }
+	    -maincf {
+		set maincf $val
+	    }
 	    default {
-		error "bad option \"$opt\": must be -mechs or -users"
+		error "bad option \"$opt\": must be -mechs, -users or -maincf"
 	    }
 	}
     }
@@ -1100,7 +1106,13 @@ proc ::ts::postfix {args} {
     }
     set env {}
     if {$mechs ne ""} {
-	set env [list env POSTFIX_MECHS=$mechs]
+	lappend env POSTFIX_MECHS=$mechs
+    }
+    if {$maincf ne ""} {
+	lappend env POSTFIX_MAINCF=$maincf
+    }
+    if {[llength $env]} {
+	set env [list env {*}$env]
     }
     if {[catch {exec {*}$env timeout -k 2 20 bash [file join $serversdir postfix.sh] \
 	    start $dir [dict get [certs] dir] {*}$specs < /dev/null 2>@1} msg]} {

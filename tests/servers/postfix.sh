@@ -26,8 +26,13 @@
 #   DIR/sasldb2       the SASL users, realm "localhost" (default: alice:s3cret).
 #
 # The SASL mechanisms offered (Cyrus mech_list) are $POSTFIX_MECHS, default
-# "PLAIN LOGIN CRAM-MD5 DIGEST-MD5". The instance's master pid is the first line of
-# DIR/spool/pid/master.pid.
+# "PLAIN LOGIN CRAM-MD5 DIGEST-MD5". $POSTFIX_MAINCF, if set, is appended to main.cf as
+# it is (lines of "name = value"; a parameter set there replaces its default line, e.g.
+# "smtputf8_enable = no", "message_size_limit = 2000", "smtpd_delay_reject = no",
+# "smtpd_sender_restrictions = check_sender_access inline:{x@y=REJECT}", or
+# "smtpd_end_of_data_restrictions = check_client_access static:HOLD" to keep every message
+# in the hold queue, DIR/spool/hold, for "postcat -c DIR/etc -q ID"). The instance's
+# master pid is the first line of DIR/spool/pid/master.pid.
 #
 # stop: SIGTERM to the master, waits until it is gone (a zombie counts as gone: PID 1
 # here reaps late), then kills by pid any process still running with this instance's
@@ -76,7 +81,7 @@ do_stop() {
 }
 
 write_config() {
-    local dir=$1 plain=$2 submission=$3 smtps=$4 mechs=$5
+    local dir=$1 plain=$2 submission=$3 smtps=$4 mechs=$5 extra=$6
     cat >"$dir/etc/main.cf" <<EOF
 # Written by tests/servers/postfix.sh: a private test instance.
 compatibility_level = 3.6
@@ -119,6 +124,15 @@ virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 virtual_minimum_uid = 100
 EOF
+    if [ -n "$extra" ]; then
+        # A parameter set there replaces the default line (no "overriding earlier
+        # entry" warnings).
+        local name
+        for name in $(printf '%s\n' "$extra" | sed -n 's/^\([a-z0-9_]\+\)[[:space:]]*=.*/\1/p'); do
+            sed -i "/^${name}[[:space:]]*=/d" "$dir/etc/main.cf"
+        done
+        printf '# POSTFIX_MAINCF:\n%s\n' "$extra" >>"$dir/etc/main.cf"
+    fi
     cat >"$dir/etc/master.cf" <<EOF
 127.0.0.1:$plain inet n - n - - smtpd
 127.0.0.1:$submission inet n - n - - smtpd
@@ -162,6 +176,7 @@ do_start() {
     local dir=$1 certdir=$2
     shift 2
     local mechs=${POSTFIX_MECHS:-PLAIN LOGIN CRAM-MD5 DIGEST-MD5}
+    local extra=${POSTFIX_MAINCF:-}
     local users=("$@") spec user pass attempt ports plain submission smtps i pid
     [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master needs it)"
     command -v postfix >/dev/null || die "postfix is not installed"
@@ -216,7 +231,7 @@ do_start() {
     for attempt in 1 2 3; do
         ports=$(free_ports 3) || die "cannot pick free ports"
         read -r plain submission smtps <<<"$ports"
-        write_config "$dir" "$plain" "$submission" "$smtps" "$mechs"
+        write_config "$dir" "$plain" "$submission" "$smtps" "$mechs" "$extra"
         rm -f "$dir/ports"
         if ! postfix -c "$dir/etc" start >"$dir/start.log" 2>&1; then
             do_stop "$dir"
