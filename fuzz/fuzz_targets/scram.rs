@@ -13,24 +13,28 @@
 //!
 //! The independent model, written from RFC 5802 §5.1 and §7 and RFC 7677:
 //! * client-first: exactly `n,,n=<saslname(SASLprep(user))>,r=<cnonce>`, or
-//!   `Error::Credentials` when SASLprep refuses the user name. SASLprep of ASCII text is
+//!   `Error::Credentials` when SASLprep refuses the user name or makes it empty (§5.1: the
+//!   client SHOULD abort; `saslname` is `1*(...)`). SASLprep of ASCII text is
 //!   modelled here (control characters refused, everything else unchanged); non-ASCII text is
 //!   given to the `stringprep` crate, the same one the crate uses, so that part is not
-//!   independent (and both apply the stored-string rules, see the divergences below).
+//!   independent (and both apply the stored-string rules, see the note below).
 //! * server-first: valid UTF-8; not starting with `m=` (a mandatory extension this client
 //!   cannot have); `r=` the client nonce extended by at least one printable character
 //!   (%x21-2B / %x2D-7E); `s=` RFC 5802 `base64` with zero pad bits (RFC 4648 §3.5 lets a
-//!   decoder refuse others; the crate does); `i=` a `posit-number` in 4096..=1000000;
-//!   then nothing or `,` extensions (`ALPHA "=" 1*value-char`, value-char any UTF-8 but NUL,
-//!   `,`, `=`). The crate must take exactly what the model takes (`Error::BadChallenge`
-//!   otherwise), then refuse a password SASLprep refuses (`Error::Credentials`); for the
-//!   others the client-final must be `c=biws,r=<nonce>,p=<base64 proof>` with the proof
-//!   recomputed here with RustCrypto's PBKDF2, HMAC, SHA-1 and SHA-256 (the crate uses
-//!   OpenSSL). The model itself is checked against the RFC 5802 and RFC 7677 examples first.
+//!   decoder refuse others; the crate does); `i=` a `posit-number` (`%x31-39 *DIGIT`: no
+//!   sign, no leading zero) in 4096..=1000000; then nothing or `,` extensions (`attr-val =
+//!   ALPHA "=" 1*value-char`, value-char any UTF-8 character but NUL and `,`, so `=`, space,
+//!   controls and non-ASCII included). The crate must take exactly what the model takes
+//!   (`Error::BadChallenge` otherwise), then refuse a password SASLprep refuses
+//!   (`Error::Credentials`); for the others the client-final must be
+//!   `c=biws,r=<nonce>,p=<base64 proof>` with the proof recomputed here with RustCrypto's
+//!   PBKDF2, HMAC, SHA-1 and SHA-256 (the crate uses OpenSSL). The model itself is checked
+//!   against the RFC 5802 and RFC 7677 examples first.
 //! * server-final: `v=` and the canonical base64 of the model's ServerSignature, then nothing
-//!   or `,` extensions, completes the exchange (the caller sees `is_complete`); anything else
-//!   fails it, with `Error::ServerNotVerified` for UTF-8 text whose first attribute is `v=`
-//!   and `Error::BadChallenge` otherwise (`e=`, no `v=`, not UTF-8). The fuzzed server-final
+//!   or `,` extensions (as above), completes the exchange (the caller sees `is_complete`);
+//!   anything else fails it, with `Error::ServerNotVerified` for UTF-8 text whose first
+//!   attribute is `v=` (a wrong signature, or anything after it that is not extensions) and
+//!   `Error::BadChallenge` otherwise (`e=`, no `v=`, not UTF-8). The fuzzed server-final
 //!   is fed, then in fresh exchanges the model's right one and the right one followed by the
 //!   fuzzed one's tail (from its first `,`), so extension handling is reached with a valid
 //!   signature.
@@ -44,34 +48,34 @@
 //! called.
 //! Counts outside 4096..=1000000 are refused before any PBKDF2, so they are always checked.
 //!
-//! Known divergences of the crate from the RFC grammar (all lenient acceptance; none
-//! weakens the checks of nonce, iteration count or signature). By default the model expects
-//! the crate's behaviour for exactly these cases and says so once on stderr; with
-//! `SCRAM_FUZZ_STRICT=1` in the environment they fail like any other disagreement:
-//! * `i=` with a `+` sign or leading zeros (Rust's `u32::from_str`; not a `posit-number`);
-//! * server-first text after `i=` that is not `,` extensions (ignored by the crate);
-//! * server-final text after `v=` that is not `,` extensions (ignored by the crate);
-//! * a user name that SASLprep makes empty is sent (`n=,r=`); RFC 5802 §5.1: the client
-//!   SHOULD abort.
+//! The crate is expected to follow this grammar exactly, with no tolerance: a `+` or a
+//! leading zero in `i=` and anything after `i=` that is not `,` extensions are
+//! `Error::BadChallenge`, anything after the right `v=` that is not `,` extensions is
+//! `Error::ServerNotVerified`, and a user name SASLprep makes empty is `Error::Credentials`
+//! (seeds `first-plus-count`, `first-zero-padded-count`, `first-trailing-comma`,
+//! `first-junk-extension`, `final-junk-after-signature`, `cred-empty-user`,
+//! `cred-soft-hyphen-user`; `rfc5802-extensions` carries extensions that must be ignored).
 //!
 //! Not modelled, since the model uses the same stringprep crate for non-ASCII text: a user name
 //! with a code point unassigned in Unicode 3.2 (e.g. U+1F600, seed `cred-emoji-user`) is refused
 //! with `Error::Credentials`, though RFC 5802 §5.1 prepares the user name as a query string
 //! (unassigned code points allowed; only the password is a stored string, §2.2).
 //!
-//! The bearer mechanisms: the first response is the exact RFC 7628 / XOAUTH2 initial response
-//! for a fixed token and the fuzzed user name; the second challenge is arbitrary bytes (the
-//! whole input): it must not panic, must be acknowledged with `\x01` (OAUTHBEARER) or nothing
-//! (XOAUTH2), `refusal()` must be Some, shaped as the crate documents, never longer than its
-//! two 200-character excerpts allow, and never contain the token unless the challenge itself
-//! does (literally or possibly through a JSON escape); for a simple JSON object (string
-//! members, no escapes, unique names) its status and scope are predicted here. A third
-//! challenge is refused and the exchange is never complete (the server refused the token).
+//! The bearer mechanisms: a user name with a control character (Unicode Cc) is refused with
+//! `Error::Credentials` before anything is sent (the crate's documented choice: a `^A` would
+//! start another key-value pair); for any other the first response is the exact RFC 7628 /
+//! XOAUTH2 initial response for a fixed token and the fuzzed user name; the second challenge
+//! is arbitrary bytes (the whole input): it must not panic, must be acknowledged with `\x01`
+//! (OAUTHBEARER) or nothing (XOAUTH2), `refusal()` must be Some, shaped as the crate
+//! documents, never longer than its two 200-character excerpts allow, and never contain the
+//! token unless the challenge itself does (literally or possibly through a JSON escape); for
+//! a simple JSON object (string members, no escapes, unique names) its status and scope are
+//! predicted here. A third challenge is refused and the exchange is never complete (the
+//! server refused the token).
 #![no_main]
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::Once;
 
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
@@ -142,39 +146,6 @@ fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-// ---- divergences ----------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy)]
-enum Divergence {
-    SignedOrZeroPaddedCount,
-    JunkAfterIterations,
-    JunkAfterSignature,
-    EmptyUserName,
-}
-
-impl Divergence {
-    fn describe(self) -> &'static str {
-        match self {
-            Divergence::SignedOrZeroPaddedCount => "i= with a '+' or leading zeros accepted (not a posit-number)",
-            Divergence::JunkAfterIterations => "server-first text after i= that is not ',' extensions accepted",
-            Divergence::JunkAfterSignature => "server-final text after v= that is not ',' extensions accepted",
-            Divergence::EmptyUserName => "a user name SASLprep makes empty is sent (RFC 5802 5.1: SHOULD abort)",
-        }
-    }
-
-    /// In strict mode a divergence fails the input; otherwise it is reported once.
-    fn tolerate(self, input: &[u8]) {
-        static STRICT: OnceLock<bool> = OnceLock::new();
-        static SEEN: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
-        if *STRICT.get_or_init(|| std::env::var_os("SCRAM_FUZZ_STRICT").is_some_and(|v| v == "1")) {
-            panic!("crate diverges from RFC 5802: {} in {:?}", self.describe(), show(input));
-        }
-        if !SEEN[self as usize].swap(true, Ordering::Relaxed) {
-            eprintln!("scram: known divergence seen: {} (e.g. {:?})", self.describe(), show(input));
-        }
-    }
-}
-
 // ---- SCRAM ----------------------------------------------------------------------------
 
 fn scram(kind: Kind, username: &str, password: &[u8], server_first: &[u8], server_final: &[u8]) {
@@ -186,11 +157,8 @@ fn scram(kind: Kind, username: &str, password: &[u8], server_first: &[u8], serve
     let client_first = exchange.respond(b"");
     let bare = match (client_first, model_client_first_bare(username, cnonce)) {
         (Err(Error::Credentials(_)), Err(())) => return after_failure(&mut exchange, server_first),
-        (Ok(message), Ok((bare, empty))) => {
+        (Ok(message), Ok(bare)) => {
             assert_eq!(show(message.expose()), format!("n,,{bare}"), "client-first for {username:?}");
-            if empty {
-                Divergence::EmptyUserName.tolerate(username.as_bytes());
-            }
             bare
         }
         (got, model) => panic!("client-first for {username:?}: got {got:?}, model {model:?}"),
@@ -222,9 +190,6 @@ fn scram(kind: Kind, username: &str, password: &[u8], server_first: &[u8], serve
         Ok(message) => message,
         Err(error) => panic!("refused a server-first the model accepts: {error:?}: {:?}", show(server_first)),
     };
-    if let Some(divergence) = params.divergence {
-        divergence.tolerate(server_first);
-    }
     assert!(!exchange.is_complete(), "complete before the server-final message");
 
     // The client-final message: its form, then the proof.
@@ -281,7 +246,7 @@ fn scram(kind: Kind, username: &str, password: &[u8], server_first: &[u8], serve
         assert_eq!(again.as_deref(), Ok(client_final.as_str()), "same input, same client-final");
         let got = fresh.respond(&last);
         let model = model_server_final(&last, &keys.server_signature);
-        assert!(matches!(model, Final::Accept(_)) || last != right.as_bytes(), "the model refuses its own final");
+        assert!(matches!(model, Final::Accept) || last != right.as_bytes(), "the model refuses its own final");
         check_final(&fresh, got, model, &last);
     }
 }
@@ -297,7 +262,7 @@ fn after_failure(exchange: &mut Exchange, next: &[u8]) {
 #[derive(Debug)]
 #[allow(dead_code)]
 enum Final {
-    Accept(Option<Divergence>),
+    Accept,
     BadChallenge(&'static str),
     NotVerified(&'static str),
 }
@@ -309,7 +274,7 @@ impl Final {
             Err(_) => Final::BadChallenge("not UTF-8"),
             Ok(t) if t.starts_with("e=") => Final::BadChallenge("server error e="),
             Ok(t) if t.split(',').next().is_some_and(|first| first.starts_with("v=")) => {
-                Final::NotVerified("wrong signature")
+                Final::NotVerified("wrong signature or not extensions after it")
             }
             Ok(_) => Final::BadChallenge("no v="),
         }
@@ -318,12 +283,9 @@ impl Final {
 
 fn check_final(exchange: &Exchange, got: Result<Secret, Error>, model: Final, input: &[u8]) {
     match (got, model) {
-        (Ok(ack), Final::Accept(divergence)) => {
+        (Ok(ack), Final::Accept) => {
             assert!(ack.is_empty(), "SCRAM's last response is empty");
             assert!(exchange.is_complete(), "not complete after the right server-final");
-            if let Some(divergence) = divergence {
-                divergence.tolerate(input);
-            }
         }
         (Err(Error::BadChallenge(_)), Final::BadChallenge(_))
         | (Err(Error::ServerNotVerified), Final::NotVerified(_)) => {
@@ -348,9 +310,12 @@ fn saslprep(text: &str) -> Result<String, ()> {
     }
 }
 
-/// `n=<saslname>,r=<cnonce>` and whether the prepared name is empty.
-fn model_client_first_bare(username: &str, cnonce: &str) -> Result<(String, bool), ()> {
+/// `n=<saslname>,r=<cnonce>`; Err when SASLprep refuses the user name or makes it empty.
+fn model_client_first_bare(username: &str, cnonce: &str) -> Result<String, ()> {
     let prepared = saslprep(username)?;
+    if prepared.is_empty() {
+        return Err(());
+    }
     let mut saslname = String::new();
     for c in prepared.chars() {
         match c {
@@ -359,7 +324,7 @@ fn model_client_first_bare(username: &str, cnonce: &str) -> Result<(String, bool
             c => saslname.push(c),
         }
     }
-    Ok((format!("n={saslname},r={cnonce}"), prepared.is_empty()))
+    Ok(format!("n={saslname},r={cnonce}"))
 }
 
 /// The password as hashed: SASLprep'd when it is UTF-8, else its bytes as they are (the
@@ -376,7 +341,6 @@ struct ServerFirst {
     nonce: String,
     salt: Vec<u8>,
     iterations: u32,
-    divergence: Option<Divergence>,
 }
 
 /// RFC 5802 §7: `server-first-message = [reserved-mext ","] nonce "," salt ","
@@ -399,26 +363,14 @@ fn model_server_first(message: &[u8], cnonce: &str) -> Result<ServerFirst, &'sta
     }
     let salt = b64_decode(parts[1].strip_prefix("s=").ok_or("no s=")?).ok_or("salt not base64")?;
     let count = parts[2].strip_prefix("i=").ok_or("no i=")?;
-    let mut divergence = None;
-    let iterations = match posit_number(count) {
-        Some(n) => n,
-        None => {
-            // What Rust's u32::from_str also takes: an optional '+', then digits.
-            let digits = count.strip_prefix('+').unwrap_or(count);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("iteration count not a number");
-            }
-            divergence = Some(Divergence::SignedOrZeroPaddedCount);
-            digits.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
-        }
-    };
+    let iterations = posit_number(count).ok_or("iteration count not a posit-number")?;
     if !(4096..=1_000_000).contains(&iterations) {
         return Err("iteration count outside 4096..=1000000");
     }
     if !parts[3..].iter().all(|a| attr_val(a)) {
-        divergence = divergence.or(Some(Divergence::JunkAfterIterations));
+        return Err("something after i= that is not extensions");
     }
-    Ok(ServerFirst { nonce: nonce.to_string(), salt, iterations: iterations as u32, divergence })
+    Ok(ServerFirst { nonce: nonce.to_string(), salt, iterations: iterations as u32 })
 }
 
 /// `posit-number = %x31-39 *DIGIT`, saturating.
@@ -430,11 +382,12 @@ fn posit_number(text: &str) -> Option<u64> {
     Some(b.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
-/// `attr-val = ALPHA "=" value`, `value = 1*value-char`: any UTF-8 but NUL, ',' and '='
-/// (the text is already split at ',').
+/// RFC 5802 §7 `attr-val = ALPHA "=" value`, `value = 1*value-char`, `value-char =
+/// value-safe-char / "="`, `value-safe-char = %x01-2B / %x2D-3C / %x3E-7F / UTF8-2 / UTF8-3
+/// / UTF8-4`: any UTF-8 character but NUL and ',' (the text is UTF-8 and already split at ',').
 fn attr_val(text: &str) -> bool {
     let b = text.as_bytes();
-    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b'=' && !b[2..].iter().any(|&c| c == 0 || c == b'=')
+    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b'=' && !b[2..].contains(&0)
 }
 
 /// `server-final-message = (server-error / verifier) ["," extensions]`.
@@ -442,10 +395,7 @@ fn model_server_final(message: &[u8], signature: &[u8]) -> Final {
     let Ok(text) = std::str::from_utf8(message) else { return Final::refused(message) };
     let (first, rest) = text.split_once(',').map_or((text, None), |(f, r)| (f, Some(r)));
     match first.strip_prefix("v=").and_then(b64_decode) {
-        Some(got) if got == signature => {
-            let extensions_ok = rest.is_none_or(|r| r.split(',').all(attr_val));
-            Final::Accept((!extensions_ok).then_some(Divergence::JunkAfterSignature))
-        }
+        Some(got) if got == signature && rest.is_none_or(|r| r.split(',').all(attr_val)) => Final::Accept,
         _ => Final::refused(message),
     }
 }
@@ -521,14 +471,13 @@ fn model_matches_the_rfc_examples() {
         ),
     ];
     for (kind, server_first, client_final, server_final) in examples {
-        let (bare, _) = model_client_first_bare("user", kind.cnonce()).unwrap();
+        let bare = model_client_first_bare("user", kind.cnonce()).unwrap();
         let params = model_server_first(server_first.as_bytes(), kind.cnonce()).unwrap();
-        assert!(params.divergence.is_none());
         let without_proof = format!("c={},r={}", b64_encode(b"n,,"), params.nonce);
         let auth = format!("{bare},{server_first},{without_proof}");
         let keys = model_keys(kind, b"pencil", &params.salt, params.iterations, auth.as_bytes());
         assert_eq!(format!("{without_proof},p={}", b64_encode(&keys.proof)), client_final);
-        assert!(matches!(model_server_final(server_final.as_bytes(), &keys.server_signature), Final::Accept(None)));
+        assert!(matches!(model_server_final(server_final.as_bytes(), &keys.server_signature), Final::Accept));
     }
 }
 
@@ -584,6 +533,14 @@ fn bearer(mechanism: Mechanism, username: &str, challenge: &[u8]) {
         }
         _ => format!("user={username}\x01auth=Bearer {TOKEN}\x01\x01"),
     };
+    // A control character (Unicode Cc: U+0000-001F, U+007F-009F) in the user name is
+    // refused before anything is sent: a ^A would start another key-value pair.
+    if username.chars().any(|c| c < '\u{20}' || ('\u{7F}'..='\u{9F}').contains(&c)) {
+        let got = exchange.respond(b"");
+        assert!(matches!(got, Err(Error::Credentials(_))), "{mechanism:?} with user {username:?}: {got:?}");
+        assert!(exchange.refusal().is_none());
+        return after_failure(&mut exchange, challenge);
+    }
     let first = exchange.respond(b"").expect("a valid token is sent");
     assert_eq!(show(first.expose()), initial, "{mechanism:?}'s initial response");
     assert!(exchange.refusal().is_none());
