@@ -167,8 +167,13 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     for (name, value) in &rendered.fields {
         message::check_message_field(name, value).map_err(Error::Message)?;
     }
-    let plan =
+    let mut plan =
         HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?, &rendered.fields);
+    // With ASCII addresses the message never goes with SMTPUTF8, so its header values
+    // must be ASCII (RFC 6532): the token's UTF-8 ones become encoded words.
+    if envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii()) {
+        plan = plan.encoding_with(|name, value| crate::compose::field(name, value).ok());
+    }
     let message = Spool::new(
         rendered.file,
         |head| message::rewrite(head, &plan),

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 pub use body::{base64_lines, base64_size, BASE64_LINE_INPUT};
 pub use error::Error;
-pub use header::Mailbox;
+pub use header::{field, Mailbox};
 
 use crate::spool::Segment;
 

@@ -41,7 +41,7 @@ const ADDRESS_LISTS: &[&str] =
 const HIDDEN: &[&str] = &["bcc", "dcc", "resent-bcc", "resent-dcc"];
 
 /// The edits to apply to the rendered message's header block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HeaderPlan {
     /// `-header` fields (hidden ones already dropped), in order of first appearance.
     set: Vec<HeaderOption>,
@@ -50,7 +50,14 @@ pub struct HeaderPlan {
     /// The names of the fields the token and its parts have: with `set`,
     /// `defaults` and what mime writes itself, the only fields a header block may hold.
     token_fields: Vec<String>,
+    /// How to write a field whose value is not ASCII (`name`, unfolded value) as RFC 2047
+    /// encoded words, for a message that will not go with SMTPUTF8 (RFC 6532 allows UTF-8
+    /// headers only with it); `None`: such fields go as they are.
+    encode: Option<Encoder>,
 }
+
+/// Writes field `name: value` (with its CRLF) in ASCII, or `None` when it cannot.
+pub type Encoder = fn(&str, &str) -> Option<Vec<u8>>;
 
 /// Fields mime writes into a header block without them being among the token's fields.
 const MIME_WRITES: &[&str] = &["content-type", "content-transfer-encoding", "mime-version"];
@@ -71,7 +78,12 @@ impl HeaderPlan {
         defaults.push((envelope.field("Date"), date.to_string()));
         defaults.push((envelope.field("Message-ID"), message_id.to_string()));
         let token_fields = token_fields.iter().map(|(name, _)| name.clone()).collect();
-        HeaderPlan { set, defaults, token_fields }
+        HeaderPlan { set, defaults, token_fields, encode: None }
+    }
+
+    /// The same plan, with the fields whose values are not ASCII written by `encode`.
+    pub fn encoding_with(self, encode: Encoder) -> HeaderPlan {
+        HeaderPlan { encode: Some(encode), ..self }
     }
 
     /// Whether a field named `name` may appear in a transmitted header block.
@@ -106,6 +118,18 @@ impl Field {
 
     fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// The value: what follows the colon, unfolded (each line break before white space
+    /// removed), without the final line break.
+    fn value(&self) -> Vec<u8> {
+        let colon = self.bytes.iter().position(|&b| b == b':');
+        let after = colon.and_then(|i| self.bytes.get(i + 1..)).unwrap_or_default();
+        let mut value = Vec::with_capacity(after.len());
+        for line in after.split(|&b| b == b'\n') {
+            value.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        }
+        value
     }
 }
 
@@ -159,6 +183,14 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
         true
     });
 
+    if let Some(encode) = plan.encode {
+        for f in fields.iter_mut().filter(|f| !f.bytes.is_ascii()) {
+            let value = f.value();
+            if let Some(bytes) = std::str::from_utf8(&value).ok().and_then(|v| encode(&f.name, v.trim())) {
+                f.bytes = bytes;
+            }
+        }
+    }
     let mut out = Vec::with_capacity(message.len() + 256);
     for f in &fields {
         fold(f, &mut out)?;
@@ -297,7 +329,24 @@ mod tests {
             token_fields: ["subject", "content-id", "x-token", "date", "from", "to", "bcc", "dcc", "a", "b"]
                 .map(String::from)
                 .to_vec(),
+            encode: None,
         }
+    }
+
+    #[test]
+    fn values_that_are_not_ascii_become_encoded_words_when_asked() {
+        let message = "Subject: Gr\u{fc}\u{df}e\r\n aus M\u{fc}nchen\r\nFrom: J\u{fc}rgen <j@example.org>\r\nX-Token: plain\r\n\r\nbody \u{e9}\r\n";
+        let encode: Encoder = |name, value| crate::compose::field(name, value).ok();
+        let out = text(rewrite(message.as_bytes(), &plan(&[], &[]).encoding_with(encode)).unwrap());
+        assert!(out.contains("Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgTcO8bmNoZW4=?="), "{out}");
+        assert!(out.contains("<j@example.org>") && out.contains("From: =?UTF-8?"), "{out}");
+        assert!(out.contains("X-Token: plain\r\n"), "{out}");
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.is_ascii(), "{head}");
+        assert_eq!(body, "body \u{e9}\r\n", "the body is not touched");
+        // Without the encoder the values go as they are.
+        let raw = text(rewrite(message.as_bytes(), &plan(&[], &[])).unwrap());
+        assert!(raw.contains("Subject: Gr\u{fc}\u{df}e\r\n aus M\u{fc}nchen\r\n"), "{raw}");
     }
 
     fn text(b: Vec<u8>) -> String {
