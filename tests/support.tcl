@@ -670,27 +670,18 @@ proc ::ts::CaptureArgs {options} {
 		set clientca 1
 		lappend extra --client-ca [dict get [certs] ca]
 	    }
-	    -auth {
+	    -auth - -oauth {
+		set form [expr {$opt eq "-auth" ? "USER:PASSWORD" : "USER:TOKEN"}]
 		if {![llength $args]} {
-		    error "-auth needs USER:PASSWORD"
+		    error "$opt needs $form"
 		}
 		set args [lassign $args val]
 		if {![regexp {^[^:]+:} $val]} {
-		    error "bad -auth value \"$val\": must be USER:PASSWORD"
+		    error "bad $opt value \"$val\": must be $form"
 		}
-		set auth 1
-		lappend extra --auth $val
-	    }
-	    -oauth {
-		if {![llength $args]} {
-		    error "-oauth needs USER:TOKEN"
-		}
-		set args [lassign $args val]
-		if {![regexp {^[^:]+:} $val]} {
-		    error "bad -oauth value \"$val\": must be USER:TOKEN"
-		}
-		set oauth 1
-		lappend extra --oauth $val
+		# Sets auth or oauth.
+		set [string range $opt 1 end] 1
+		lappend extra -$opt $val
 	    }
 	    -scram-iterations {
 		if {![llength $args]} {
