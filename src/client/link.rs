@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{Cancel, Error, Hooks, Server, Setup};
 use crate::smtp::{
-    Command, DataEncoder, End, Envelope, Failure, FailureKind, Next, Outcome, Session, SizeCounter, Step, TlsIssue,
+    Command, DataEncoder, End, Envelope, Failure, FailureKind, Form, Next, Outcome, Session, SizeCounter, Step,
+    TlsIssue,
 };
 use crate::spool::{self, ChunkError, Spool};
 use crate::transport::{self, Connection, TlsSetup, Verification};
@@ -260,7 +261,7 @@ impl Link {
                     Ok(()) => self.await_reply(feed),
                     Err(kind) => self.session.handle_failure(kind),
                 },
-                Next::SendMessage => match self.write_message(feed) {
+                Next::SendMessage(form) => match self.write_message(form, feed) {
                     Ok(after) => {
                         self.session.message_sent();
                         let wait = self.session.timeout().as_secs();
@@ -396,8 +397,8 @@ impl Link {
     /// pipelined QUIT or the next transaction) in the same write: a message smaller than
     /// a chunk takes one write. Stops between chunks when the send is cancelled. Returns
     /// the commands written after the dot, or what follows a failure.
-    fn write_message(&mut self, feed: &mut dyn Feed) -> Result<Vec<Command>, Next> {
-        let mut out = self.write_body(feed).map_err(|kind| self.session.handle_failure(kind))?;
+    fn write_message(&mut self, form: Form, feed: &mut dyn Feed) -> Result<Vec<Command>, Next> {
+        let mut out = self.write_body(form, feed).map_err(|kind| self.session.handle_failure(kind))?;
         let mut arrived = Vec::new();
         if let Some(conn) = self.conn.as_mut() {
             if let Err(e) = conn.read_arrived(&mut arrived) {
@@ -418,19 +419,20 @@ impl Link {
         Ok(after)
     }
 
-    /// Writes the message's DATA section but its last chunk, which holds the final dot and
-    /// is returned. Progress (bytes of the message as stored, of its `SIZE=` total) is
-    /// reported at most every [`PROGRESS_INTERVAL`] and once when all is written.
-    fn write_body(&mut self, feed: &mut dyn Feed) -> Result<Vec<u8>, FailureKind> {
+    /// Writes the DATA section of the message in `form` but its last chunk, which holds
+    /// the final dot and is returned. Progress (bytes of the message as sent, of its
+    /// `SIZE=` total) is reported at most every [`PROGRESS_INTERVAL`] and once when all
+    /// is written.
+    fn write_body(&mut self, form: Form, feed: &mut dyn Feed) -> Result<Vec<u8>, FailureKind> {
         let mut encoder = DataEncoder::new();
         let mut out = Vec::with_capacity(spool::CHUNK + spool::CHUNK / 8);
         self.in_body = true;
         let Some(Transfer { message, hooks, cancel }) = feed.transfer() else { return Err(FailureKind::Closed) };
-        let total = message.size();
+        let total = message.size_in(form);
         let mut written = SizeCounter::default();
         let mut reported = Instant::now();
         message
-            .for_each_chunk(|chunk| {
+            .for_each_chunk(form, |chunk| {
                 if cancel.is_requested() {
                     return Err(FailureKind::Closed);
                 }

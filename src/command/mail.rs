@@ -7,12 +7,14 @@
 //! add recipients; `-headers` is never read for the envelope, and no Bcc field is ever
 //! written.
 
+use std::convert::Infallible;
+use std::fs::File;
 use std::path::PathBuf;
 
 use super::error::Error;
 use super::options::{self, value_error, Connection};
 use crate::compose::{self, Attachment, Content, Mail, Mailbox};
-use crate::spool::{Segment, Spool};
+use crate::spool::{self, Spool};
 use crate::tcl::{Interp, Obj, TclError};
 
 /// What `smtp::mail` sends: a message to build, or one given whole.
@@ -122,26 +124,41 @@ pub fn parse(
         }
         None => Source::Build(mail),
     };
-    let segments = match source {
+    let message = match source {
         Source::Build(mail) => {
-            compose::build(mail, compose::Stamp { date, message_id, boundary }).map_err(Error::from)?
+            let segments = compose::build(mail, compose::Stamp { date, message_id, boundary }).map_err(Error::from)?;
+            Spool::from_segments(segments).map_err(|e| Error::Render(format!("cannot read an attachment: {e}")))?
         }
-        Source::Text(text) => vec![Segment::Bytes(text.into_bytes())],
+        Source::Text(text) => {
+            let file = spool::unlinked_file(text.as_bytes())
+                .map_err(|e| Error::Render(format!("cannot store the message in a temporary file: {e}")))?;
+            ready_made(file, "-message")?
+        }
         Source::File(path) => {
-            let file = std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m.len())));
-            let (file, len) = file.map_err(|e| Error::Value {
+            let file = File::open(&path).map_err(|e| Error::Value {
                 option: "-messagefile".into(),
                 message: format!("-messagefile: cannot read {}: {e}", path.display()),
             })?;
-            vec![Segment::File { file: std::sync::Arc::new(file), start: 0, len }]
+            ready_made(file, "-messagefile")?
         }
     };
-    let message = Spool::from_segments(segments).map_err(|e| Error::Value {
-        option: "-messagefile".into(),
-        message: format!("-messagefile: cannot read the message: {e}"),
-    })?;
     let connection = connection.finish(interp)?;
     Ok(Request { connection, sender: from.address, recipients, message })
+}
+
+/// A ready-made message (given by `option`) as it is, its parts walked like a token's
+/// (for a NUL byte, and for the conversion to 7 bits a server without 8BITMIME needs).
+fn ready_made(file: File, option: &str) -> Result<Spool, Error> {
+    let value_error = |message: String| Error::Value { option: option.into(), message: format!("{option}: {message}") };
+    Spool::new(file, |head| Ok::<_, Infallible>(head.to_vec()), |_, _| Ok(None)).map_err(|e| match e {
+        spool::Error::Io(e) => value_error(format!("cannot read the message: {e}")),
+        spool::Error::HeadTooLarge => value_error("the message's header block is larger than 16 MiB".into()),
+        spool::Error::PartHeadTooLarge(part) => value_error(format!("the header block of {part} is larger than 1 MiB")),
+        spool::Error::Nul(part) => value_error(format!(
+            "{part} holds a NUL byte in its body, which SMTP cannot carry unencoded: encode that part (base64)"
+        )),
+        spool::Error::Header(never) => match never {},
+    })
 }
 
 fn mailbox(text: &str, option: &str) -> Result<Mailbox, Error> {

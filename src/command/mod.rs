@@ -169,9 +169,11 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     }
     let mut plan =
         HeaderPlan::new(&options.headers, &envelope, &context.date, &message_id(&context.hostname)?, &rendered.fields);
-    // With ASCII addresses the message never goes with SMTPUTF8, so its header values
-    // must be ASCII (RFC 6532): the token's UTF-8 ones become encoded words.
-    if envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii()) {
+    // With ASCII local parts the message can go without SMTPUTF8 (domains as A-labels),
+    // and then its header values must be ASCII (RFC 6532): the token's UTF-8 ones, in
+    // its own header and its parts', become encoded words (RFC 2047, RFC 2231).
+    let ascii_local_part = |a: &String| a.rsplit_once('@').map_or(a.as_str(), |(local, _)| local).is_ascii();
+    if ascii_local_part(&envelope.sender) && envelope.recipients.iter().all(ascii_local_part) {
         plan = plan.encoding_with(|name, value| crate::compose::field(name, value).ok());
     }
     let message = Spool::new(
@@ -213,6 +215,7 @@ fn send(
         at_least_one: connection.atleastone,
         message_size: spool.size(),
         eight_bit: spool.eight_bit(),
+        seven_bit: spool.seven_bit(),
         dsn: connection.dsn.clone(),
     };
     let message = Message { envelope, spool };

@@ -1,7 +1,8 @@
-//! Body encodings for `smtp::mail`: text as 7bit when it can go so, else
-//! quoted-printable (RFC 2045 §6.7); attachments as base64 in 76-character lines
-//! (RFC 2045 §6.8), from memory here and from files in [`crate::spool`]; and media
-//! types by file extension.
+//! Body encodings: for `smtp::mail`, text as 7bit when it can go so, else
+//! quoted-printable (RFC 2045 §6.7), attachments as base64 in 76-character lines
+//! (RFC 2045 §6.8), from memory here and from files in [`crate::spool`]; for any
+//! message, the streaming encoders that convert 8-bit parts for a server without
+//! 8BITMIME; and media types by file extension.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -23,53 +24,161 @@ pub struct EncodedText {
 
 /// Encodes `text` (lines ending CRLF, LF or CR: each becomes one CRLF, as for any
 /// message; a last line without an end keeps none) as 7bit when it is ASCII without NUL
-/// and no line is over 998 characters, else as quoted-printable, which also keeps a line
-/// starting with `From ` from being mangled by mbox stores.
+/// and no line is over 998 characters, else as quoted-printable.
 pub fn text(text: &str) -> EncodedText {
     let lines: Vec<(&[u8], &[u8])> = crate::smtp::wire_lines(text.as_bytes()).collect();
     let plain = text.is_ascii() && !text.contains('\0') && lines.iter().all(|(l, _)| l.len() <= MAX_7BIT_LINE);
     let mut bytes = Vec::with_capacity(text.len() + text.len() / 2);
+    if !plain {
+        let mut encoder = QuotedPrintable::default();
+        encoder.encode(text.as_bytes(), &mut bytes);
+        encoder.finish(&mut bytes);
+        return EncodedText { encoding: "quoted-printable", bytes };
+    }
     for (line, end) in lines {
-        if plain {
-            bytes.extend_from_slice(line);
-        } else {
-            quoted_printable_line(line, &mut bytes);
-        }
+        bytes.extend_from_slice(line);
         if !end.is_empty() {
             bytes.extend_from_slice(b"\r\n");
         }
     }
-    EncodedText { encoding: if plain { "7bit" } else { "quoted-printable" }, bytes }
+    EncodedText { encoding: "7bit", bytes }
 }
 
-/// Appends one line of text, quoted-printable, with soft breaks keeping every line to
-/// 76 characters (its line end is the caller's).
-fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
-    let mut width = 0;
-    for (i, &b) in line.iter().enumerate() {
-        let last = i + 1 == line.len();
-        let literal = match b {
-            b'=' => false,
-            b' ' | b'\t' => !last,
-            // `From ` at a line's start: encoded, so mbox stores leave it alone.
-            b'F' => !(width == 0 && line.get(i..i + 5) == Some(b"From ")),
-            33..=126 => true,
-            _ => false,
-        };
-        let len = if literal { 1 } else { 3 };
-        // Room for the `=` of a soft break, unless this is the line's last character.
-        let room = if last { MAX_QP_LINE } else { MAX_QP_LINE - 1 };
-        if width + len > room {
-            out.extend_from_slice(b"=\r\n");
-            width = 0;
+/// A quoted-printable encoder (RFC 2045 §6.7) fed a piece at a time. Line ends are read
+/// as the DATA encoder reads them (CRLF, LF or a bare CR: each a hard line break, written
+/// CRLF); soft breaks keep every line within 76 characters; a space or tab that ends a
+/// line is encoded, and so is the `F` of a line starting `From `, which mbox stores
+/// would otherwise mangle.
+#[derive(Debug, Default)]
+pub struct QuotedPrintable {
+    /// Characters on the output line so far.
+    width: usize,
+    /// Bytes of the line not written yet, because how they are written depends on what
+    /// follows: the last one (it may end the line), or a line start that may be `From `.
+    held: Vec<u8>,
+    /// The last byte was a CR: an LF right after it is part of the same line end.
+    pending_cr: bool,
+}
+
+impl QuotedPrintable {
+    /// Appends the encoding of `input`, the next bytes of the text, to `out`.
+    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        for &b in input {
+            if std::mem::take(&mut self.pending_cr) && b == b'\n' {
+                continue;
+            }
+            match b {
+                b'\r' => {
+                    self.end_line(out);
+                    self.pending_cr = true;
+                }
+                b'\n' => self.end_line(out),
+                _ => {
+                    self.held.push(b);
+                    self.write_held(false, out);
+                }
+            }
         }
-        if literal {
-            out.push(b);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    }
+
+    /// Writes what is held: the text ends here, its last line without a line end.
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        self.write_held(true, out);
+    }
+
+    fn end_line(&mut self, out: &mut Vec<u8>) {
+        self.write_held(true, out);
+        out.extend_from_slice(b"\r\n");
+        self.width = 0;
+    }
+
+    /// Writes the held bytes whose form is known; with `line_ends`, all of them, the
+    /// last one as the end of its line.
+    fn write_held(&mut self, line_ends: bool, out: &mut Vec<u8>) {
+        let mut written = 0;
+        while let Some(&b) = self.held.get(written) {
+            let rest = self.held.get(written..).unwrap_or_default();
+            let last = line_ends && rest.len() == 1;
+            if !line_ends && rest.len() == 1 {
+                break;
+            }
+            // Room for the `=` of a soft break, unless this is the line's last character.
+            let room = if last { MAX_QP_LINE } else { MAX_QP_LINE - 1 };
+            let starts_line = self.width == 0 || self.width + 1 > room;
+            if starts_line && !line_ends && rest.len() < 5 && b"From ".starts_with(rest) {
+                break;
+            }
+            let literal = match b {
+                b'=' => false,
+                b' ' | b'\t' => !last,
+                b'F' => !(starts_line && rest.starts_with(b"From ")),
+                33..=126 => true,
+                _ => false,
+            };
+            let len = if literal { 1 } else { 3 };
+            if self.width + len > room {
+                out.extend_from_slice(b"=\r\n");
+                self.width = 0;
+            }
+            if literal {
+                out.push(b);
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+            self.width += len;
+            written += 1;
         }
-        width += len;
+        self.held.drain(..written);
+    }
+}
+
+/// A base64 encoder fed a piece at a time, for text whose line ends are to be CRLF in
+/// the decoded content (the DATA encoder's reading: CRLF, LF or a bare CR are each one
+/// CRLF): lines of 76 characters, each ending CRLF.
+#[derive(Debug, Default)]
+pub struct Base64Text {
+    /// Content not encoded yet: less than a line's worth.
+    carry: Vec<u8>,
+    pending_cr: bool,
+    /// A line has been written.
+    wrote: bool,
+}
+
+impl Base64Text {
+    /// Appends the encoding of `input`, the next bytes of the content, to `out`.
+    pub fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.pending_cr) {
+            input = input.strip_prefix(b"\n").unwrap_or(input);
+        }
+        while !input.is_empty() {
+            let run = input.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(input.len());
+            let (text, rest) = input.split_at(run);
+            self.carry.extend_from_slice(text);
+            input = match rest {
+                [] => &[],
+                [b'\r'] => {
+                    self.pending_cr = true;
+                    &[]
+                }
+                [b'\r', b'\n', after @ ..] | [_, after @ ..] => after,
+            };
+            if !rest.is_empty() {
+                self.carry.extend_from_slice(b"\r\n");
+            }
+            let whole = self.carry.len() / BASE64_LINE_INPUT * BASE64_LINE_INPUT;
+            if whole > 0 {
+                base64_lines(self.carry.get(..whole).unwrap_or_default(), out);
+                self.carry.drain(..whole);
+                self.wrote = true;
+            }
+        }
+    }
+
+    /// Writes the last, shorter line. Returns whether any line was written, ever.
+    pub fn finish(self, out: &mut Vec<u8>) -> bool {
+        base64_lines(&self.carry, out);
+        self.wrote || !self.carry.is_empty()
     }
 }
 
@@ -165,6 +274,10 @@ mod tests {
 
     /// A small quoted-printable decoder for the round trip.
     fn decode_qp(s: &str) -> String {
+        String::from_utf8(decode_qp_bytes(s)).unwrap()
+    }
+
+    fn decode_qp_bytes(s: &str) -> Vec<u8> {
         let mut out = Vec::new();
         let bytes = s.replace("=\r\n", "").into_bytes();
         let mut i = 0;
@@ -177,7 +290,7 @@ mod tests {
                 i += 1;
             }
         }
-        String::from_utf8(out).unwrap()
+        out
     }
 
     #[test]
@@ -191,6 +304,70 @@ mod tests {
             assert!(text.split("\r\n").all(|l| l.len() <= 76));
             assert_eq!(STANDARD.decode(text.replace("\r\n", "")).unwrap(), data);
         }
+    }
+
+    fn qp_in_pieces(input: &[u8], piece: usize) -> String {
+        let mut encoder = QuotedPrintable::default();
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece.max(1)) {
+            encoder.encode(chunk, &mut out);
+        }
+        encoder.finish(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn quoted_printable_is_the_same_whatever_the_pieces() {
+        let input = "From the start\r\nFro\nFrom\rF\r\n  tabs\t \nx=y \u{e9}\u{e8} end \n"
+            .repeat(3)
+            .into_bytes()
+            .into_iter()
+            .chain(std::iter::repeat_n(b'z', 300))
+            .chain(*b" \xff\x00 last ")
+            .collect::<Vec<u8>>();
+        let whole = qp_in_pieces(&input, input.len());
+        for piece in [1, 2, 3, 5, 7, 76, 77] {
+            assert_eq!(qp_in_pieces(&input, piece), whole, "pieces of {piece}");
+        }
+        assert!(whole.split("\r\n").all(|l| l.len() <= 76), "{whole}");
+        assert!(whole.starts_with("=46rom the start\r\nFro\r\nFrom\r\nF\r\n  tabs\t=20\r\n"), "{whole}");
+        assert!(whole.ends_with(" =FF=00 last=20"), "{whole}");
+        let decoded = decode_qp_bytes(&whole);
+        let expected = String::from_utf8_lossy(&input).replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+        assert_eq!(String::from_utf8_lossy(&decoded), expected);
+    }
+
+    #[test]
+    fn a_from_after_a_soft_break_is_encoded() {
+        let input = format!("{}From x", "a".repeat(75));
+        let out = qp_in_pieces(input.as_bytes(), 1);
+        assert!(out.contains("=\r\n=46rom x"), "{out}");
+    }
+
+    fn base64_text_in_pieces(input: &[u8], piece: usize) -> Vec<u8> {
+        let mut encoder = Base64Text::default();
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece.max(1)) {
+            encoder.encode(chunk, &mut out);
+        }
+        let _ = encoder.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn base64_text_has_crlf_line_ends_whatever_the_pieces() {
+        let input: Vec<u8> =
+            b"a\nb\r\nc\rd\r".iter().copied().chain((0..=255u8).filter(|b| *b != b'\r' && *b != b'\n')).collect();
+        let whole = base64_text_in_pieces(&input, input.len());
+        for piece in [1, 2, 56, 57, 58] {
+            assert_eq!(base64_text_in_pieces(&input, piece), whole, "pieces of {piece}");
+        }
+        let text = String::from_utf8(whole).unwrap();
+        assert!(text.ends_with("\r\n") && text.split("\r\n").all(|l| l.len() <= 76), "{text}");
+        let decoded = STANDARD.decode(text.replace("\r\n", "")).unwrap();
+        let mut expected = b"a\r\nb\r\nc\r\nd\r\n".to_vec();
+        expected.extend((0..=255u8).filter(|b| *b != b'\r' && *b != b'\n'));
+        assert_eq!(decoded, expected);
     }
 
     #[test]

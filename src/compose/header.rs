@@ -1,7 +1,9 @@
-//! Header fields as `smtp::mail` writes them: values that are not ASCII as RFC 2047
-//! encoded words (in address fields only the display names, RFC 2047 §5), folded at white
-//! space before 78 characters where a word allows it, never over 998; and RFC 2231
-//! parameters for file names that are not ASCII.
+//! Header fields in ASCII, as `smtp::mail` writes them and as a token's are rewritten
+//! for a message without SMTPUTF8: values that are not ASCII as RFC 2047 encoded words
+//! (in address fields only the display names, RFC 2047 §5; an address whose local part
+//! is ASCII with its domain's IDNA A-label), parameters of Content-Type and
+//! Content-Disposition as RFC 2231 extended values; folded at white space before 78
+//! characters where a word allows it, never over 998.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -47,9 +49,10 @@ impl Mailbox {
     /// The mailbox as a header field writes it: display name (quoted or encoded as
     /// needed) and `<address>`, or the bare address.
     fn words(&self) -> Vec<String> {
-        let Some(name) = &self.name else { return vec![self.address.clone()] };
+        let address = crate::smtp::ascii_address(&self.address).unwrap_or_else(|| self.address.clone());
+        let Some(name) = &self.name else { return vec![address] };
         let mut words = phrase(name);
-        words.push(format!("<{}>", self.address));
+        words.push(format!("<{address}>"));
         words
     }
 }
@@ -155,20 +158,53 @@ pub fn addresses(name: &str, mailboxes: &[Mailbox]) -> Result<Vec<u8>, Error> {
 const ADDRESS_FIELDS: &[&str] =
     &["from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender", "resent-to", "resent-cc"];
 
-/// A field given by the caller (`-headers`): ASCII values as they are (folded at their
-/// spaces), others encoded: display names alone in address fields, the whole value in
-/// the rest.
+/// Fields whose value is a word and parameters.
+const PARAMETER_FIELDS: &[&str] = &["content-type", "content-disposition"];
+
+/// A field given by the caller (`-headers`, a token's): ASCII values as they are (folded
+/// at their spaces), others encoded: display names alone in address fields, parameter
+/// values in Content-Type and Content-Disposition, the whole value in the rest.
 pub fn field(name: &str, value: &str) -> Result<Vec<u8>, Error> {
     check_text(name, value)?;
     if value.is_ascii() {
         return raw(name, value);
     }
-    if ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+    let is = |set: &[&str]| set.iter().any(|f| f.eq_ignore_ascii_case(name));
+    if is(ADDRESS_FIELDS) {
         let mailboxes =
             split_address_list(value).into_iter().map(|m| Mailbox::parse(m, name)).collect::<Result<Vec<_>, _>>()?;
         return addresses(name, &mailboxes);
     }
+    if is(PARAMETER_FIELDS) {
+        if let Some(words) = parameter_words(value) {
+            return parameters(name, words.first, &words.parameters);
+        }
+    }
     unstructured(name, value)
+}
+
+/// A Content-Type or Content-Disposition value split for [`parameters`]: its first
+/// word, and each parameter as [`parameter`] writes it (an RFC 2231 extended one as it
+/// is). `None` when the first word or a name is not ASCII: nothing that can be encoded.
+struct ParameterWords<'a> {
+    first: &'a str,
+    parameters: Vec<String>,
+}
+
+fn parameter_words(value: &str) -> Option<ParameterWords<'_>> {
+    let (first, split) = crate::message::parameters::split(value.as_bytes());
+    let first = std::str::from_utf8(first).ok().filter(|f| f.is_ascii())?;
+    let mut parameters = Vec::new();
+    for (name, value) in split {
+        let name = std::str::from_utf8(name).ok().filter(|n| n.is_ascii())?;
+        let value = String::from_utf8(value).ok()?;
+        if name.ends_with('*') {
+            parameters.push(format!("{name}={value}"));
+        } else {
+            parameters.extend(parameter(name, &value));
+        }
+    }
+    Some(ParameterWords { first, parameters })
 }
 
 /// Splits an address list at the commas outside quoted strings.
@@ -245,18 +281,18 @@ pub fn check_text(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The parameters `name=value` for a file name: a quoted string when ASCII, RFC 2231's
-/// `name*=UTF-8''…` percent-encoding otherwise, split into `name*0*=`, `name*1*=`, …
-/// pieces that keep lines short.
-pub fn filename_parameters(param: &str, filename: &str) -> Vec<String> {
-    if filename.is_ascii() {
-        return vec![format!("{param}={}", quoted(filename))];
+/// The parameter `param=value` (a file name, say) as words: a quoted string when ASCII,
+/// RFC 2231's `param*=UTF-8''…` percent-encoding otherwise, split into `param*0*=`,
+/// `param*1*=`, … pieces that keep lines short.
+pub fn parameter(param: &str, value: &str) -> Vec<String> {
+    if value.is_ascii() {
+        return vec![format!("{param}={}", quoted(value))];
     }
     // Each byte as itself (RFC 2231 attribute-char) or %XX; pieces of at most 50
     // characters (a line with its `filename*0*=UTF-8''` stays under 78), never splitting
     // an escape.
     let mut pieces: Vec<String> = vec![String::new()];
-    for b in filename.bytes() {
+    for b in value.bytes() {
         let unit = if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
             (b as char).to_string()
         } else {

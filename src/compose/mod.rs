@@ -15,7 +15,7 @@ mod header;
 use std::fs::File;
 use std::path::PathBuf;
 
-pub use body::{base64_lines, base64_size, BASE64_LINE_INPUT};
+pub use body::{base64_lines, base64_size, Base64Text, QuotedPrintable, BASE64_LINE_INPUT};
 pub use error::Error;
 pub use header::{field, Mailbox};
 
@@ -188,8 +188,8 @@ fn attachment_entity(a: Attachment) -> Result<Entity, Error> {
     let (mut type_parameters, mut disposition_parameters) = (Vec::new(), Vec::new());
     if let Some(name) = &name {
         header::check_text("filename", name)?;
-        type_parameters = header::filename_parameters("name", name);
-        disposition_parameters = header::filename_parameters("filename", name);
+        type_parameters = header::parameter("name", name);
+        disposition_parameters = header::parameter("filename", name);
     }
     let mut fields = header::parameters("Content-Type", &media_type, &type_parameters)?;
     fields.extend(header::parameters("Content-Disposition", disposition, &disposition_parameters)?);
@@ -356,11 +356,42 @@ mod tests {
 
     #[test]
     fn long_non_ascii_file_names_continue_in_pieces() {
-        let params = header::filename_parameters("filename", &"ü".repeat(40));
+        let params = header::parameter("filename", &"ü".repeat(40));
         assert_eq!(params.len(), 5);
         assert!(params[0].starts_with("filename*0*=UTF-8''%C3%BC"));
         assert!(params[1].starts_with("filename*1*=%C3"));
         assert!(params.iter().all(|p| p.len() < 78));
+    }
+
+    #[test]
+    fn parameters_that_are_not_ascii_go_as_rfc_2231_values() {
+        let text = |name: &str, value: &str| String::from_utf8(field(name, value).unwrap()).unwrap();
+        assert_eq!(
+            text("Content-Disposition", "attachment; filename=\"r\u{e9}sum\u{e9}.pdf\"; size=3"),
+            "Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf;\r\n size=\"3\"\r\n"
+        );
+        assert_eq!(
+            text("Content-Type", "text/plain; charset=utf-8; name=\"\u{fc}.txt\""),
+            "Content-Type: text/plain; charset=\"utf-8\"; name*=UTF-8''%C3%BC.txt\r\n"
+        );
+        // An extended value already there stays as it is; a first word that is not ASCII
+        // leaves nothing to do but encode the whole.
+        assert_eq!(
+            text("Content-Type", "a/b; x*=UTF-8''%C3%BC; y=\u{fc}"),
+            "Content-Type: a/b; x*=UTF-8''%C3%BC; y*=UTF-8''%C3%BC\r\n"
+        );
+        assert!(text("Content-Type", "\u{fc}/b").starts_with("Content-Type: =?UTF-8?B?"));
+    }
+
+    #[test]
+    fn an_address_with_an_ascii_local_part_gets_its_domain_as_an_a_label() {
+        let out = String::from_utf8(
+            field("To", "J\u{fc}rgen <j@m\u{fc}ller.example>, andr\u{e9}@caf\u{e9}.example").unwrap(),
+        );
+        assert_eq!(
+            out.unwrap(),
+            "To: =?UTF-8?B?SsO8cmdlbg==?= <j@xn--mller-kva.example>, andr\u{e9}@caf\u{e9}.example\r\n"
+        );
     }
 
     #[test]

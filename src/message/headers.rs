@@ -95,12 +95,23 @@ impl HeaderPlan {
     }
 
     /// The header block of a MIME part (`part` names it: `part 1.2`) as it is to be
-    /// transmitted: mime's artefacts repaired, then checked like the message's own.
-    /// `None` when it goes as it is.
+    /// transmitted: mime's artefacts repaired, then checked like the message's own, and
+    /// its fields that are not ASCII encoded as the message's are. `None` when it goes as
+    /// it is.
     pub fn part_header(&self, part: &str, header: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let repaired = block::repair(header);
-        block::check(repaired.as_deref().unwrap_or(header), part, |name| self.declares(name))?;
-        Ok(repaired)
+        let block = repaired.as_deref().unwrap_or(header);
+        block::check(block, part, |name| self.declares(name))?;
+        let Some(encode) = self.encode.filter(|_| !block.is_ascii()) else { return Ok(repaired) };
+        let (mut fields, _) = split(block);
+        encode_fields(&mut fields, encode);
+        let mut out = Vec::with_capacity(block.len() + 64);
+        for f in &fields {
+            fold(f, &mut out)?;
+        }
+        out.extend_from_slice(b"\r\n");
+        block::check(&out, part, |name| self.declares(name))?;
+        Ok(Some(out))
     }
 }
 
@@ -184,12 +195,7 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
     });
 
     if let Some(encode) = plan.encode {
-        for f in fields.iter_mut().filter(|f| !f.bytes.is_ascii()) {
-            let value = f.value();
-            if let Some(bytes) = std::str::from_utf8(&value).ok().and_then(|v| encode(&f.name, v.trim())) {
-                f.bytes = bytes;
-            }
-        }
+        encode_fields(&mut fields, encode);
     }
     let mut out = Vec::with_capacity(message.len() + 256);
     for f in &fields {
@@ -199,6 +205,16 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
     block::check(&out, "the message", |name| plan.declares(name))?;
     out.extend_from_slice(body);
     Ok(out)
+}
+
+/// Rewrites the fields that are not ASCII with `encode`, where it can.
+fn encode_fields(fields: &mut [Field], encode: Encoder) {
+    for f in fields.iter_mut().filter(|f| !f.bytes.is_ascii()) {
+        let value = f.value();
+        if let Some(bytes) = std::str::from_utf8(&value).ok().and_then(|v| encode(&f.name, v.trim())) {
+            f.bytes = bytes;
+        }
+    }
 }
 
 /// The longest line a message may have, without its CRLF (RFC 5322 §2.1.1).
@@ -351,6 +367,21 @@ mod tests {
 
     fn text(b: Vec<u8>) -> String {
         String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn part_headers_that_are_not_ascii_are_encoded_when_asked() {
+        let block =
+            "Content-Type: application/pdf;\n name=\"r\u{e9}sum\u{e9}.pdf\"\nX-Token: Gr\u{fc}\u{df}e\nA: 1\n\n";
+        let encode: Encoder = |name, value| crate::compose::field(name, value).ok();
+        let out = plan(&[], &[]).encoding_with(encode).part_header("part 1", block.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            text(out),
+            "Content-Type: application/pdf; name*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\
+             X-Token: =?UTF-8?B?R3LDvMOfZQ==?=\r\nA: 1\r\n\r\n"
+        );
+        assert_eq!(plan(&[], &[]).part_header("part 1", block.as_bytes()).unwrap(), None);
+        assert_eq!(plan(&[], &[]).encoding_with(encode).part_header("part 1", b"A: 1\n\n").unwrap(), None);
     }
 
     #[test]

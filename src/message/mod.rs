@@ -6,6 +6,7 @@ mod block;
 mod envelope;
 mod error;
 mod headers;
+pub mod parameters;
 
 pub use crate::smtp::has_line_break_or_nul;
 pub use envelope::{envelope, AddressParser, Envelope, HeaderOption, Input, Mailbox};

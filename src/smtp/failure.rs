@@ -112,8 +112,8 @@ pub enum FailureKind {
 /// A service extension a message cannot be sent without.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extension {
-    /// The message has 8-bit bytes (RFC 6152).
-    EightBitMime,
+    /// The message has 8-bit bytes (RFC 6152) and cannot be converted to 7 bits: why.
+    EightBitMime { unconvertible: String },
     /// `address` (originator or recipient) is not ASCII (RFC 6531).
     SmtpUtf8 { address: String },
 }
@@ -122,7 +122,7 @@ impl Extension {
     /// The EHLO keyword, also the word in `-errorcode` lists.
     pub fn keyword(&self) -> &'static str {
         match self {
-            Extension::EightBitMime => "8BITMIME",
+            Extension::EightBitMime { .. } => "8BITMIME",
             Extension::SmtpUtf8 { .. } => "SMTPUTF8",
         }
     }
@@ -273,9 +273,11 @@ impl fmt::Display for Failure {
                 offered.join(" "),
                 allowed.join(" ")
             ),
-            FailureKind::ExtensionMissing(Extension::EightBitMime) => {
-                f.write_str("the message has 8-bit bytes and the server does not offer 8BITMIME")
-            }
+            FailureKind::ExtensionMissing(Extension::EightBitMime { unconvertible }) => write!(
+                f,
+                "the message has 8-bit bytes, the server does not offer 8BITMIME, \
+                 and the message cannot be converted to 7 bits: {unconvertible}"
+            ),
             FailureKind::ExtensionMissing(Extension::SmtpUtf8 { address }) => {
                 write!(f, "the address {address} is not ASCII and the server does not offer SMTPUTF8")
             }

@@ -19,4 +19,6 @@ pub use data::{message_size, wire_lines, DataEncoder, SizeCounter};
 pub use dsn::{Dsn, Notify, Ret};
 pub use failure::{Extension, Failure, FailureKind, PolicyAnswer, Step, TlsIssue};
 pub use reply::{parse_reply, EnhancedCode, Reply, ReplyError, Status};
-pub use session::{AuthParams, End, Envelope, Next, Outcome, Params, Refusal, Session, Timeouts, Token};
+pub use session::{
+    ascii_address, AuthParams, End, Envelope, Form, Next, Outcome, Params, Refusal, Session, SevenBit, Timeouts, Token,
+};

@@ -13,7 +13,8 @@
 //!    - `Send(commands)`: write them in one write (a flight: several only when the server
 //!      offers PIPELINING), then read the reply to the first (step 2); the session asks
 //!      for the other replies with `Receive`, in order;
-//!    - `SendMessage`: write the DATA section of the oldest unfinished transaction; just
+//!    - `SendMessage(form)`: write the DATA section of the oldest unfinished transaction,
+//!      the message in that [`Form`] (converted for a server without 8BITMIME); just
 //!      before its end (the final dot), give [`Session::finish_message`] what has arrived
 //!      meanwhile (read without waiting): it gives the commands to write after the dot in
 //!      the same write (a pipelined QUIT, or the next transaction's MAIL and RCPTs:
@@ -64,6 +65,21 @@ use super::{
 use crate::sasl::{self, Credentials, Exchange, Mechanism};
 use crate::secret::Secret;
 
+/// `address` in ASCII: as it is when it is ASCII, with its domain as the IDNA A-label
+/// (`xn--...`, RFC 5891, UTS 46 with the host name rules: hyphens, label and name
+/// lengths) when only the domain is not; `None` when it cannot be (a local part that is
+/// not ASCII, a domain IDNA refuses).
+pub fn ascii_address(address: &str) -> Option<String> {
+    if address.is_ascii() {
+        return Some(address.to_string());
+    }
+    let (local, domain) = address.rsplit_once('@')?;
+    if !local.is_ascii() {
+        return None;
+    }
+    idna::domain_to_ascii_strict(domain).ok().map(|domain| format!("{local}@{domain}"))
+}
+
 /// What a connection needs to know.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -92,10 +108,33 @@ pub struct Envelope {
     pub at_least_one: bool,
     /// The message size for `SIZE=` (see `message_size`).
     pub message_size: u64,
-    /// The message has a byte above 127: it needs `BODY=8BITMIME` (RFC 6152).
+    /// The message has a byte above 127: it needs `BODY=8BITMIME` (RFC 6152), or to be
+    /// converted.
     pub eight_bit: bool,
+    /// The message converted to 7 bits, for a server without 8BITMIME ([`Form::SevenBit`]),
+    /// or why it cannot be.
+    pub seven_bit: Result<SevenBit, String>,
     /// Delivery status notifications asked for (sent when the server offers DSN).
     pub dsn: Option<Dsn>,
+}
+
+/// The form of a message with 8-bit bytes converted to 7 bits (its 8-bit parts
+/// re-encoded as quoted-printable or base64), for a server without 8BITMIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SevenBit {
+    /// Its size for `SIZE=`.
+    pub size: u64,
+    /// What was converted, for the trace: `part 1 as quoted-printable, ...`.
+    pub parts: String,
+}
+
+/// Which form of the message DATA carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// As it is.
+    AsIs,
+    /// Converted to 7 bits ([`Envelope::seven_bit`]).
+    SevenBit,
 }
 
 /// What authentication needs.
@@ -217,7 +256,7 @@ pub enum End {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Send(Vec<Command>),
-    SendMessage,
+    SendMessage(Form),
     StartTls,
     AskPolicy(TlsIssue),
     /// Ask for a bearer token for this user name (`-oauthcommand`) and give it to
@@ -298,6 +337,8 @@ enum IssueKind {
 #[derive(Debug)]
 struct Transaction {
     envelope: Envelope,
+    /// The form the message goes in: decided with MAIL ([`Session::transaction_flight`]).
+    form: Form,
     accepted: usize,
     refused: Vec<Refusal>,
     /// How many RCPT commands have been written.
@@ -314,6 +355,7 @@ impl Transaction {
     fn new(envelope: Envelope) -> Transaction {
         Transaction {
             envelope,
+            form: Form::AsIs,
             accepted: 0,
             refused: Vec::new(),
             rcpts_sent: 0,
@@ -588,7 +630,7 @@ impl Session {
     /// the message was even written). At STARTTLS they are dropped.
     fn checked(&mut self, next: Next) -> Next {
         match next {
-            Next::Send(_) | Next::SendMessage if !self.received.is_empty() => {
+            Next::Send(_) | Next::SendMessage(_) if !self.received.is_empty() => {
                 let early = ReplyError::unrequested(&self.received);
                 self.received.clear();
                 self.note(&early);
@@ -1097,7 +1139,7 @@ impl Session {
         if let Some(missing) = self.missing_extension(envelope) {
             return Some(Outcome::Unusable(Failure { step: Step::Mail, kind: FailureKind::ExtensionMissing(missing) }));
         }
-        let size = envelope.message_size;
+        let size = self.size_in(envelope, self.form_for(envelope));
         match self.capabilities.size_limit() {
             Some(limit) if size > limit => {
                 Some(Outcome::Failed(Failure { step: Step::Mail, kind: FailureKind::TooBig { size, limit } }))
@@ -1106,20 +1148,48 @@ impl Session {
         }
     }
 
-    /// MAIL, and with PIPELINING the first flight of RCPTs.
+    /// The form `envelope`'s message takes to this server: converted to 7 bits when it
+    /// has 8-bit bytes and the server lacks 8BITMIME (then it can be: see
+    /// [`Session::missing_extension`]).
+    fn form_for(&self, envelope: &Envelope) -> Form {
+        if envelope.eight_bit && !self.capabilities.has("8BITMIME") {
+            Form::SevenBit
+        } else {
+            Form::AsIs
+        }
+    }
+
+    /// The size of `envelope`'s message in `form`.
+    fn size_in(&self, envelope: &Envelope, form: Form) -> u64 {
+        match (form, &envelope.seven_bit) {
+            (Form::SevenBit, Ok(seven_bit)) => seven_bit.size,
+            _ => envelope.message_size,
+        }
+    }
+
+    /// MAIL, and with PIPELINING the first flight of RCPTs; decides the form of the
+    /// message.
     fn transaction_flight(&mut self, transaction: &mut Transaction) -> Vec<Command> {
         let envelope = &transaction.envelope;
         let dsn = self.dsn_of(envelope);
         if envelope.dsn.is_some() && dsn.is_none() {
             self.note("the server does not offer DSN: sending without the NOTIFY, RET, ENVID and ORCPT parameters");
         }
+        transaction.form = self.form_for(envelope);
+        let size = self.size_in(envelope, transaction.form);
+        if let (Form::SevenBit, Ok(seven_bit)) = (transaction.form, &envelope.seven_bit) {
+            let parts = seven_bit.parts.clone();
+            self.note(format_args!(
+                "the server does not offer 8BITMIME: sending the message converted to 7 bits ({parts}), {size} bytes"
+            ));
+        }
         let from = self.converted(&transaction.envelope.sender.clone());
         let envelope = &transaction.envelope;
         let all_ascii = envelope.sender.is_ascii() && envelope.recipients.iter().all(|a| a.is_ascii());
         let mail = Command::Mail {
             from,
-            size: self.capabilities.has("SIZE").then_some(envelope.message_size),
-            eight_bit: envelope.eight_bit,
+            size: self.capabilities.has("SIZE").then_some(size),
+            eight_bit: transaction.form == Form::AsIs && envelope.eight_bit,
             smtputf8: !all_ascii && self.capabilities.has("SMTPUTF8"),
             parameters: dsn.map(Dsn::mail_parameters).unwrap_or_default(),
         };
@@ -1136,29 +1206,27 @@ impl Session {
     }
 
     /// The extension this message needs and the server does not offer: SMTPUTF8 for an
-    /// address that is not ASCII, 8BITMIME for 8-bit bytes (a server offering SMTPUTF8
-    /// must offer 8BITMIME too, RFC 6531 §3.1, so both are checked).
+    /// address that is not ASCII, 8BITMIME for 8-bit bytes when the message cannot be
+    /// converted to 7 bits (a server offering SMTPUTF8 must offer 8BITMIME too,
+    /// RFC 6531 §3.1, so both are checked).
     fn missing_extension(&self, envelope: &Envelope) -> Option<Extension> {
         let mut addresses = std::iter::once(&envelope.sender).chain(&envelope.recipients);
         if let Some(address) = addresses.find(|a| self.wire_address(a).is_none()) {
             return Some(Extension::SmtpUtf8 { address: address.clone() });
         }
-        (envelope.eight_bit && !self.capabilities.has("8BITMIME")).then_some(Extension::EightBitMime)
+        match (&envelope.seven_bit, self.form_for(envelope)) {
+            (Err(why), Form::SevenBit) => Some(Extension::EightBitMime { unconvertible: why.clone() }),
+            _ => None,
+        }
     }
 
-    /// `address` as this server can take it: as given, or, when it lacks SMTPUTF8 and only
-    /// the domain is not ASCII, with the domain in its IDNA A-label form (`xn--...`,
-    /// RFC 5891, UTS 46 with the host name rules: hyphens, label and name lengths);
-    /// `None` when it cannot go (a local part that is not ASCII, a domain IDNA refuses).
+    /// `address` as this server can take it: as given, or, when it lacks SMTPUTF8, in
+    /// ASCII ([`ascii_address`]); `None` when it cannot go.
     fn wire_address(&self, address: &str) -> Option<String> {
-        if address.is_ascii() || self.capabilities.has("SMTPUTF8") {
+        if self.capabilities.has("SMTPUTF8") {
             return Some(address.to_string());
         }
-        let (local, domain) = address.rsplit_once('@')?;
-        if !local.is_ascii() {
-            return None;
-        }
-        idna::domain_to_ascii_strict(domain).ok().map(|domain| format!("{local}@{domain}"))
+        ascii_address(address)
     }
 
     /// The wire form of `address` (see [`Session::wire_address`]), noting a conversion.
@@ -1271,7 +1339,7 @@ impl Session {
         if transaction.deliverable() {
             if reply.code == 354 {
                 self.state = State::Message;
-                return Next::SendMessage;
+                return Next::SendMessage(transaction.form);
             }
             // MAIL and RCPT were accepted: the transaction is open on the server, and is
             // reset unless only QUIT follows.

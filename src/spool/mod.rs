@@ -2,8 +2,11 @@
 //! the file mime rendered it into, read a chunk at a time, with the header block of each
 //! MIME part checked and, where mime wrote it wrongly, repaired on the way ([`walker`]).
 //! A message of any size thus costs one chunk of memory to send, and can be sent again
-//! (to the next server) from the start.
+//! (to the next server) from the start. A message with 8-bit bytes also has a form
+//! converted to 7 bits, for a server without 8BITMIME ([`downgrade`]), made of the same
+//! file ranges.
 
+mod downgrade;
 mod walker;
 
 use std::fs::File;
@@ -12,9 +15,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::compose::{base64_lines, base64_size, BASE64_LINE_INPUT};
-use crate::smtp::SizeCounter;
+use crate::smtp::{Form, SevenBit, SizeCounter};
+use downgrade::{Encoder, Encoding};
 pub use walker::PartId;
-use walker::{Splice, Walker};
+use walker::{Splice, Walked, Walker};
 
 /// How many body bytes are read at a time: large enough for few system calls, small
 /// enough that the message never costs much memory.
@@ -31,6 +35,18 @@ pub struct Spool {
     size: u64,
     /// Whether any byte is above 127 (for `BODY=8BITMIME`).
     eight_bit: bool,
+    seven_bit: SevenBitForm,
+}
+
+/// The message for a server without 8BITMIME.
+#[derive(Debug)]
+enum SevenBitForm {
+    /// The message is ASCII: it goes as it is.
+    Same,
+    /// Its segments converted, their size, and what was converted (for the trace).
+    Converted { segments: Vec<Segment>, size: u64, parts: String },
+    /// It cannot be converted: why.
+    Impossible(String),
 }
 
 /// A piece of a message.
@@ -42,6 +58,31 @@ pub enum Segment {
     File { file: Arc<File>, start: u64, len: u64 },
     /// The first `len` bytes of a file as base64 lines ending CRLF (an attachment).
     Base64 { file: File, len: u64 },
+    /// `len` bytes of a file from offset `start`, a part's content, re-encoded, its last
+    /// line ended (see [`Encoder::finish`]).
+    Encoded { file: Arc<File>, start: u64, len: u64, encoding: Encoding },
+}
+
+/// A segment in place of the stream's bytes from `start` to `end` (stream offsets: the
+/// head, then the body).
+#[derive(Debug)]
+struct Piece {
+    start: u64,
+    end: u64,
+    segment: Segment,
+}
+
+/// A file holding `bytes`, already unlinked (nothing is left behind, whatever happens
+/// to the send), for a message given in memory.
+pub fn unlinked_file(bytes: &[u8]) -> io::Result<File> {
+    use std::io::{Seek, Write};
+    let name = crate::random::hex(12).map_err(io::Error::other)?;
+    let path = std::env::temp_dir().join(format!("tclsmtp-{name}"));
+    let mut file = File::options().read(true).write(true).create_new(true).open(&path)?;
+    std::fs::remove_file(&path)?;
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(file)
 }
 
 /// Why a rendered message cannot be used.
@@ -65,7 +106,8 @@ impl Spool {
     /// block, replaces the header block by `rewrite(header block)`, walks the MIME parts
     /// of the body, replacing each part's header block by what `part_header(part, block)`
     /// returns (`None`: it stays), and measures the whole for `SIZE=` (one pass over the
-    /// file, which the page cache usually holds).
+    /// file, which the page cache usually holds). A message with 8-bit bytes is also
+    /// converted to 7 bits, if it can be, its 8-bit parts read once more to measure it.
     pub fn new<E>(
         file: File,
         rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
@@ -88,17 +130,27 @@ impl Spool {
             ChunkError::Read(e) => Error::Io(e),
             ChunkError::Consumer(e) => walk_error(e),
         })?;
-        let walked = walker.finish(&mut part_header).map_err(walk_error)?;
-        if let Some(part) = walked.nul {
+        let mut walked = walker.finish(&mut part_header).map_err(walk_error)?;
+        if let Some(part) = walked.nul.take() {
             return Err(Error::Nul(part));
         }
-        let change: i64 = walked.splices.iter().map(|s| s.size_change).sum();
+        let splices = std::mem::take(&mut walked.splices);
+        let change: i64 = splices.iter().map(|s| s.size_change).sum();
         let size = counter.total().saturating_add_signed(change);
-        Ok(Spool { segments: splice(head, Arc::new(file), body_start, body_len, walked.splices), size, eight_bit })
+        let file = Arc::new(file);
+        let body = Body { file: &file, start: body_start, len: body_len, at: head.len() as u64 };
+        let seven_bit = if eight_bit {
+            seven_bit_form(&head, body, (walked, &splices), size).map_err(Error::Io)?
+        } else {
+            SevenBitForm::Same
+        };
+        let pieces = splices.into_iter().map(Piece::from).collect();
+        Ok(Spool { segments: assemble(head, body, pieces), size, eight_bit, seven_bit })
     }
 
     /// A message made of `segments` (lines ending CRLF, LF or CR), measured for `SIZE=`;
-    /// files are sized from their lengths, not read.
+    /// files are sized from their lengths, not read. It is built with 7-bit bodies
+    /// (`smtp::mail`'s), so 8-bit bytes are in its header, and it cannot be converted.
     pub fn from_segments(segments: Vec<Segment>) -> Result<Spool, io::Error> {
         let mut counter = SizeCounter::default();
         let mut eight_bit = false;
@@ -117,9 +169,17 @@ impl Spool {
                     ChunkError::Read(e) | ChunkError::Consumer(e) => e,
                 })?,
                 Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
+                Segment::Encoded { file, start, len, encoding } => {
+                    counter.add_crlf_lines(downgrade::encoded_size(file, *start, *len, *encoding)?)
+                }
             }
         }
-        Ok(Spool { segments, size: counter.total(), eight_bit })
+        let seven_bit = if eight_bit {
+            SevenBitForm::Impossible("the message's header has 8-bit bytes".into())
+        } else {
+            SevenBitForm::Same
+        };
+        Ok(Spool { segments, size: counter.total(), eight_bit, seven_bit })
     }
 
     /// The size DATA transmits before dot-stuffing: every line end counted as CRLF.
@@ -127,15 +187,41 @@ impl Spool {
         self.size
     }
 
+    /// The size of the message in `form`.
+    pub fn size_in(&self, form: Form) -> u64 {
+        match (form, &self.seven_bit) {
+            (Form::SevenBit, SevenBitForm::Converted { size, .. }) => *size,
+            _ => self.size,
+        }
+    }
+
+    /// The message converted to 7 bits (for an ASCII message, itself), or why it cannot
+    /// be.
+    pub fn seven_bit(&self) -> Result<SevenBit, String> {
+        match &self.seven_bit {
+            SevenBitForm::Same => Ok(SevenBit { size: self.size, parts: String::new() }),
+            SevenBitForm::Converted { size, parts, .. } => Ok(SevenBit { size: *size, parts: parts.clone() }),
+            SevenBitForm::Impossible(why) => Err(why.clone()),
+        }
+    }
+
     /// Whether the message has bytes outside ASCII.
     pub fn eight_bit(&self) -> bool {
         self.eight_bit
     }
 
-    /// Calls `consume` with the message's bytes from the start, in order, a chunk at a
-    /// time; stops at the first error.
-    pub fn for_each_chunk<E>(&self, mut consume: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), ChunkError<E>> {
-        for segment in &self.segments {
+    /// Calls `consume` with the bytes of the message in `form` from the start, in order,
+    /// a chunk at a time; stops at the first error.
+    pub fn for_each_chunk<E>(
+        &self,
+        form: Form,
+        mut consume: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), ChunkError<E>> {
+        let segments = match (form, &self.seven_bit) {
+            (Form::SevenBit, SevenBitForm::Converted { segments, .. }) => segments,
+            _ => &self.segments,
+        };
+        for segment in segments {
             match segment {
                 Segment::Bytes(bytes) => {
                     for chunk in bytes.chunks(CHUNK) {
@@ -144,32 +230,109 @@ impl Spool {
                 }
                 Segment::File { file, start, len } => for_each_file_chunk(file, *start, *len, &mut consume)?,
                 Segment::Base64 { file, len } => for_each_base64_chunk(file, *len, &mut consume)?,
+                Segment::Encoded { file, start, len, encoding } => {
+                    let mut encoder = Encoder::new(*encoding);
+                    let mut out = Vec::with_capacity(CHUNK * 2);
+                    for_each_file_chunk(file, *start, *len, |chunk| {
+                        out.clear();
+                        encoder.encode(chunk, &mut out);
+                        consume(&out)
+                    })?;
+                    out.clear();
+                    encoder.finish(&mut out);
+                    consume(&out).map_err(ChunkError::Consumer)?;
+                }
             }
         }
         Ok(())
     }
 }
 
-/// The segments of a rendered message: its (rewritten) head, then its body in `file`
-/// from `body_start`, `body_len` bytes, with `splices` (stream offsets, head first) in
-/// place of the bytes they replace.
-fn splice(head: Vec<u8>, file: Arc<File>, body_start: u64, body_len: u64, splices: Vec<Splice>) -> Vec<Segment> {
-    let head_len = head.len() as u64;
+impl From<Splice> for Piece {
+    fn from(splice: Splice) -> Piece {
+        Piece { start: splice.start, end: splice.end, segment: Segment::Bytes(splice.bytes) }
+    }
+}
+
+/// Where a rendered message's body is: `len` bytes of `file` from `start`, at stream
+/// offset `at` (after the head as transmitted).
+#[derive(Debug, Clone, Copy)]
+struct Body<'a> {
+    file: &'a Arc<File>,
+    start: u64,
+    len: u64,
+    at: u64,
+}
+
+/// The segments of a rendered message: `head`, then its `body`, with `pieces` (stream
+/// offsets, in order, none in the head) in place of the bytes they replace.
+fn assemble(head: Vec<u8>, body: Body<'_>, pieces: Vec<Piece>) -> Vec<Segment> {
+    let file_range =
+        |from: u64, to: u64| Segment::File { file: Arc::clone(body.file), start: body.start + from, len: to - from };
     let mut segments = vec![Segment::Bytes(head)];
     // Offsets within the body.
     let mut done: u64 = 0;
-    for splice in splices {
-        let upto = splice.start.saturating_sub(head_len);
+    for piece in pieces {
+        let upto = piece.start.saturating_sub(body.at);
         if upto > done {
-            segments.push(Segment::File { file: Arc::clone(&file), start: body_start + done, len: upto - done });
+            segments.push(file_range(done, upto));
         }
-        segments.push(Segment::Bytes(splice.bytes));
-        done = splice.end.saturating_sub(head_len);
+        segments.push(piece.segment);
+        done = piece.end.saturating_sub(body.at);
     }
-    if body_len > done {
-        segments.push(Segment::File { file, start: body_start + done, len: body_len - done });
+    if body.len > done {
+        segments.push(file_range(done, body.len));
     }
     segments
+}
+
+/// The message whose (rewritten) head is `head` and whose body is `body`, whose walk
+/// found `walked` and the repairs `splices`, converted to 7 bits; `size` is its size as
+/// it is.
+fn seven_bit_form(
+    head: &[u8],
+    body: Body<'_>,
+    (walked, splices): (Walked, &[Splice]),
+    size: u64,
+) -> io::Result<SevenBitForm> {
+    let mut plan = match downgrade::plan(head, walked) {
+        Ok(plan) => plan,
+        Err(why) => return Ok(SevenBitForm::Impossible(why)),
+    };
+    downgrade::measure(&mut plan, body.file, body.at, body.start)?;
+    let size = size.saturating_add_signed(plan.size_change());
+    let parts = plan.summary();
+    let mut converted_head = head.to_vec();
+    let mut pieces = Vec::new();
+    let mut rewrite = |header: downgrade::Rewrite, pieces: &mut Vec<Piece>| {
+        if header.is_head {
+            converted_head = header.bytes;
+        } else {
+            pieces.push(Piece { start: header.range.0, end: header.range.1, segment: Segment::Bytes(header.bytes) });
+        }
+    };
+    for c in plan.conversions {
+        rewrite(c.header, &mut pieces);
+        let (start, end) = c.content;
+        let content = Segment::Encoded {
+            file: Arc::clone(body.file),
+            start: body.start + start.saturating_sub(body.at),
+            len: end.saturating_sub(start),
+            encoding: c.encoding,
+        };
+        pieces.push(Piece { start, end: c.body_end, segment: content });
+    }
+    for header in plan.relabels {
+        rewrite(header, &mut pieces);
+    }
+    // The repairs of the header blocks not rewritten.
+    for splice in splices {
+        if !pieces.iter().any(|p| p.start == splice.start) {
+            pieces.push(Piece::from(splice.clone()));
+        }
+    }
+    pieces.sort_by_key(|p| p.start);
+    Ok(SevenBitForm::Converted { segments: assemble(converted_head, body, pieces), size, parts })
 }
 
 /// Calls `consume` with the first `len` bytes of `file` as base64 lines, a chunk at a
@@ -291,6 +454,7 @@ fn header_end(bytes: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use base64::Engine;
     use std::io::Write;
 
     fn spool_of(bytes: &[u8]) -> Spool {
@@ -299,20 +463,20 @@ pub(crate) mod tests {
         Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), |_, _| Ok(None)).unwrap()
     }
 
-    /// An unlinked temporary file.
     fn tempfile() -> File {
-        let path =
-            std::env::temp_dir().join(format!("spool-test-{}-{:?}", std::process::id(), std::thread::current().id()));
-        let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        file
+        unlinked_file(b"").unwrap()
     }
 
     /// The whole message, as sent (for tests here and of the builders of spools).
     pub(crate) fn collect(spool: &Spool) -> Vec<u8> {
+        collect_in(spool, Form::AsIs)
+    }
+
+    /// The whole message in `form`.
+    fn collect_in(spool: &Spool, form: Form) -> Vec<u8> {
         let mut out = Vec::new();
         spool
-            .for_each_chunk(|c| {
+            .for_each_chunk(form, |c| {
                 out.extend_from_slice(c);
                 Ok::<(), ()>(())
             })
@@ -364,6 +528,129 @@ pub(crate) mod tests {
         let spool = spool_of(&input);
         assert!(matches!(&spool.segments[0], Segment::Bytes(head) if head.len() == 64 * 1024 + 1));
         assert_eq!(collect(&spool), input);
+    }
+
+    fn spool_with_repair(bytes: &[u8]) -> Spool {
+        let mut file = tempfile();
+        file.write_all(bytes).unwrap();
+        // Part headers with `X-Repair` get a field added, as the repairs of mime's do.
+        let repair = |_: &PartId, block: &[u8]| {
+            Ok::<_, ()>(block.starts_with(b"X-Repair").then(|| [b"X-Repaired: 1\r\n", block].concat()))
+        };
+        Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), repair).unwrap()
+    }
+
+    const MIXED: &str = "Subject: s\nContent-Type: multipart/mixed; boundary=b\n\npreamble\n\
+        --b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\
+        caf\u{e9} = 1 \nFrom me\n.dot\n\n\
+        --b\nX-Repair: yes\nContent-Type: application/octet-stream\n\n\u{e9}\u{e8}\n\u{ea}\n\
+        --b\nX-Repair: ascii\n\nplain\n\
+        --b--\nepilogue\n";
+
+    #[test]
+    fn an_8bit_message_has_a_7bit_form_of_the_size_it_declares() {
+        for ending in ["\n", "\r\n"] {
+            for tail in ["", "x", "x\n"] {
+                let message = format!("{MIXED}{tail}").replace('\n', ending);
+                let spool = spool_with_repair(message.as_bytes());
+                assert!(spool.eight_bit());
+                let seven_bit = spool.seven_bit().unwrap();
+                assert_eq!(seven_bit.parts, "part 1 as quoted-printable, part 2 as base64");
+                let converted = collect_in(&spool, Form::SevenBit);
+                assert!(converted.is_ascii(), "{}", String::from_utf8_lossy(&converted));
+                assert_eq!(seven_bit.size, crate::smtp::message_size(&converted), "ending {ending:?}, tail {tail:?}");
+                assert_eq!(spool.size_in(Form::SevenBit), seven_bit.size);
+                let text = String::from_utf8(converted).unwrap().replace("\r\n", "\n");
+                let expected = "Subject: s\nContent-Type: multipart/mixed; boundary=b\n\npreamble\n\
+                    --b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n\
+                    caf=C3=A9 =3D 1=20\n=46rom me\n.dot\n\n\
+                    --b\nX-Repaired: 1\nX-Repair: yes\nContent-Type: application/octet-stream\n\
+                    Content-Transfer-Encoding: base64\n\nw6nDqA0Kw6o=\n\
+                    --b\nX-Repaired: 1\nX-Repair: ascii\n\nplain\n\
+                    --b--\nepilogue\n";
+                assert_eq!(text, format!("{expected}{tail}"), "ending {ending:?}");
+                // The form as it is keeps the 8-bit parts and the repairs.
+                let as_is = String::from_utf8(collect(&spool)).unwrap();
+                assert!(as_is.contains("X-Repaired: 1\r\nX-Repair: yes") && as_is.contains("caf\u{e9}"), "{as_is}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_part_8bit_message_is_converted_whole() {
+        for (message, body) in [
+            ("A: 1\n\nl\u{ed}ne\n", "l=C3=ADne\r\n"),
+            ("A: 1\n\nno final line end \u{e9}", "no final line end =C3=A9\r\n"),
+            ("A: 1\n\n\u{e9}\n\n", "=C3=A9\r\n\r\n"),
+        ] {
+            let spool = spool_of(message.as_bytes());
+            let seven_bit = spool.seven_bit().unwrap();
+            assert_eq!(seven_bit.parts, "the message as quoted-printable");
+            let converted = collect_in(&spool, Form::SevenBit);
+            assert_eq!(
+                String::from_utf8(converted.clone()).unwrap(),
+                format!("A: 1\nContent-Transfer-Encoding: quoted-printable\r\n\n{body}")
+            );
+            assert_eq!(seven_bit.size, crate::smtp::message_size(&converted), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn a_large_8bit_part_streams_in_chunks_and_decodes_whole() {
+        let content: Vec<u8> =
+            (0..3 * CHUNK).map(|i| if i % 100 == 99 { b'\n' } else { 128 + (i % 100) as u8 }).collect();
+        let mut message = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: image/x\n\n".to_vec();
+        message.extend_from_slice(&content);
+        message.extend_from_slice(b"\n--b--\n");
+        let spool = spool_of(&message);
+        let converted = collect_in(&spool, Form::SevenBit);
+        assert_eq!(spool.seven_bit().unwrap().size, crate::smtp::message_size(&converted));
+        let text = String::from_utf8(converted).unwrap();
+        let start = text.find("base64\r\n\n").unwrap() + 9;
+        let end = text.find("--b--").unwrap();
+        let encoded = &text[start..end];
+        assert!(encoded.split("\r\n").all(|line| line.len() <= 76));
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.replace("\r\n", "")).unwrap();
+        let expected: Vec<u8> =
+            content.iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
+        assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn a_forwarded_message_is_converted_inside_and_8bit_labels_become_7bit() {
+        let message = "Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\n\
+            Subject: fwd\nContent-Type: multipart/mixed; boundary=in\nContent-Transfer-Encoding: 8bit\n\n\
+            --in\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e\n\
+            --in\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\nascii\n--in--\n";
+        let spool = spool_of(message.as_bytes());
+        let seven_bit = spool.seven_bit().unwrap();
+        assert_eq!(seven_bit.parts, "part 1.1 as quoted-printable");
+        let converted = collect_in(&spool, Form::SevenBit);
+        assert_eq!(seven_bit.size, crate::smtp::message_size(&converted));
+        let text = String::from_utf8(converted).unwrap().replace("\r\n", "\n");
+        assert_eq!(
+            text,
+            "Content-Type: message/rfc822\nContent-Transfer-Encoding: 7bit\n\n\
+            Subject: fwd\nContent-Type: multipart/mixed; boundary=in\nContent-Transfer-Encoding: 7bit\n\n\
+            --in\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe\n\
+            --in\nContent-Type: text/plain\nContent-Transfer-Encoding: 7bit\n\nascii\n--in--\n"
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_converted_is_said() {
+        for (message, why) in [
+            (&b"Subject: \xe9\n\nbody \xe9\n"[..], "the message's header has 8-bit bytes"),
+            (b"Content-Type: multipart/mixed; boundary=b\n\n\xe9\n--b\n\nx\n--b--\n", "the preamble or epilogue of the message has 8-bit bytes"),
+            (b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nSubject: \xe9\n\nx\n--b--\n", "the header of the message in part 1 has 8-bit bytes"),
+            (b"Content-Type: message/partial; id=x\n\n\xe9\n", "the message is message/partial, whose body may not be re-encoded (RFC 2046)"),
+            (b"Content-Transfer-Encoding: quoted-printable\n\n\xe9\n", "the message is declared quoted-printable but has 8-bit bytes"),
+        ] {
+            assert_eq!(spool_of(message).seven_bit().unwrap_err(), why);
+        }
+        let ascii = spool_of(b"A: 1\n\nascii\n");
+        assert_eq!(ascii.seven_bit().unwrap(), SevenBit { size: ascii.size(), parts: String::new() });
+        assert_eq!(collect_in(&ascii, Form::SevenBit), collect(&ascii));
     }
 
     #[test]

@@ -6,12 +6,17 @@
 //! message's size.
 //!
 //! Lines end as the DATA encoder ends them (CRLF, LF or a bare CR), so the parts found are
-//! the parts the server will see. A message/rfc822 part is one leaf: the message inside
-//! is the part's content. The walker knows where each part's header and body start and
-//! end, which is what re-encoding a part's body would need too.
+//! the parts the server will see. The message inside a message/rfc822 part is walked
+//! too (its parts numbered under the part's, as IMAP numbers them), but the caller sees
+//! only the header blocks of the parts outside: inside is a message the sender forwards,
+//! not one mime made. For a server without 8BITMIME, the walker also records where each
+//! leaf part with 8-bit bytes has its header and body, which header blocks declare
+//! `8bit`, and the first thing that would keep the message from being converted
+//! ([`Obstacle`]).
 
 use std::fmt;
 
+use crate::message::parameters;
 use crate::smtp::{message_size, wire_lines};
 
 /// The most bytes one part's header block may have.
@@ -72,12 +77,84 @@ pub enum Error<E> {
     Header(E),
 }
 
-/// What a walk found: the splices to make, in stream order, and the first part holding
-/// a NUL byte in its body, if any.
+/// What a walk found: the splices to make, in stream order, the first part holding a
+/// NUL byte in its body, the leaf parts whose bodies have 8-bit bytes and the header
+/// blocks that declare `Content-Transfer-Encoding: 8bit`, each in stream order, and the
+/// first obstacle to converting the message.
 #[derive(Debug, Default)]
 pub struct Walked {
     pub splices: Vec<Splice>,
     pub nul: Option<PartId>,
+    pub eight_bit_leaves: Vec<Leaf>,
+    pub declared_8bit: Vec<Block>,
+    pub obstacle: Option<Obstacle>,
+}
+
+/// A header block, with where it is in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The entity whose header it is (for a forwarded message's header: the part of its
+    /// body when that is not a multipart, `2.1` in part `2`).
+    pub part: PartId,
+    /// The block as transmitted (after any splice); `None` for the message's own, the
+    /// walker's `head`.
+    pub bytes: Option<Vec<u8>>,
+    /// Where the bytes it replaces start and end (`0..head.len()` for the message's).
+    pub range: (u64, u64),
+}
+
+/// A part that is not a multipart (the message itself when it is not one), with where
+/// it is in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    pub header: Block,
+    /// Where its content starts and ends: the body without the line end that belongs to
+    /// the delimiter after it (RFC 2046 §5.1.1) or that ends the stream.
+    pub content: (u64, u64),
+    /// Where the body ends, that line end included.
+    pub body_end: u64,
+    /// The body's size as DATA transmits it (every line end a CRLF).
+    pub body_wire_size: u64,
+}
+
+/// What keeps a message with 8-bit bytes from being converted to 7 bits: 8-bit bytes
+/// outside the content of a leaf part, where re-encoding cannot reach, or a forwarded
+/// message's header too large to walk (and rewrite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Obstacle {
+    /// In a part's header block.
+    EightBitHeader(PartId),
+    /// In the header of the message in a message/rfc822 part.
+    EightBitMessageHeader(PartId),
+    /// In a multipart's preamble or epilogue.
+    EightBitMultipart(PartId),
+    /// The header of the message in a message/rfc822 part is over [`MAX_PART_HEAD`]: the
+    /// rest of the part is not walked.
+    LargeMessageHeader(PartId),
+}
+
+impl fmt::Display for Obstacle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Obstacle::EightBitHeader(part) => write!(f, "the header of {part} has 8-bit bytes"),
+            Obstacle::EightBitMessageHeader(part) => write!(f, "the header of the message in {part} has 8-bit bytes"),
+            Obstacle::EightBitMultipart(part) => write!(f, "the preamble or epilogue of {part} has 8-bit bytes"),
+            Obstacle::LargeMessageHeader(part) => write!(f, "the header of the message in {part} is larger than 1 MiB"),
+        }
+    }
+}
+
+/// What a header block heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heads {
+    /// The message.
+    Message,
+    /// A part of it, which the caller sees.
+    Part,
+    /// The message in a message/rfc822 part.
+    Forwarded,
+    /// A part of that message.
+    ForwardedPart,
 }
 
 /// One multipart entity being walked.
@@ -87,12 +164,25 @@ struct Level {
     part: PartId,
     /// How many parts it has had so far.
     children: u32,
+    /// It is a multipart/digest.
+    digest: bool,
+    /// It is inside a forwarded message: its parts are [`Heads::ForwardedPart`].
+    forwarded: bool,
+}
+
+/// The leaf part whose body is being walked.
+#[derive(Debug)]
+struct OpenLeaf {
+    leaf: Leaf,
+    /// [`Walker::wire`] where the body started.
+    wire_start: u64,
+    eight_bit: bool,
 }
 
 #[derive(Debug)]
 enum State {
     /// Reading the header block of `part`, which started at stream offset `start`.
-    Header { part: PartId, start: u64, block: Vec<u8> },
+    Header { part: PartId, start: u64, block: Vec<u8>, heads: Heads },
     /// In the body of `part` (for a multipart: its preamble or epilogue).
     Body { part: PartId },
 }
@@ -112,8 +202,17 @@ pub struct Walker {
     line_empty: bool,
     /// The last byte fed was a CR: an LF that follows belongs to the same line end.
     pending_cr: bool,
+    /// The stream's size so far as DATA transmits it (every line end a CRLF).
+    wire: u64,
+    /// Where the current line starts, as an offset and in [`Walker::wire`].
+    line_start: u64,
+    line_start_wire: u64,
+    /// How long the current line's end is so far, and the line end before the line.
+    end_len: u64,
+    previous_end_len: u64,
     state: State,
     levels: Vec<Level>,
+    leaf: Option<OpenLeaf>,
     walked: Walked,
 }
 
@@ -129,11 +228,18 @@ impl Walker {
             beyond_peek: false,
             line_empty: true,
             pending_cr: false,
+            wire: 0,
+            line_start: offset,
+            line_start_wire: 0,
+            end_len: 0,
+            previous_end_len: 0,
             state: State::Body { part: PartId::default() },
             levels: Vec::new(),
+            leaf: None,
             walked: Walked::default(),
         };
-        walker.enter_body(PartId::default(), multipart_boundary(head));
+        let header = Block { part: PartId::default(), bytes: None, range: (0, offset) };
+        walker.enter_body(header, head, Heads::Message);
         walker
     }
 
@@ -148,7 +254,12 @@ impl Walker {
         if self.pending_cr && !bytes.is_empty() {
             self.pending_cr = false;
             if let Some((b'\n', rest)) = bytes.split_first() {
-                self.line_end(b"\n");
+                // The LF of a CRLF: the line end was counted with its CR.
+                self.offset += 1;
+                self.end_len += 1;
+                if let State::Header { block, .. } = &mut self.state {
+                    block.push(b'\n');
+                }
                 bytes = rest;
             }
             self.end_line(header)?;
@@ -183,12 +294,16 @@ impl Walker {
         mut self,
         header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<Walked, Error<E>> {
+        let unfinished = !self.pending_cr && !self.line_empty;
         if self.pending_cr || !self.line_empty {
             self.end_line(header)?;
         }
         if let State::Header { .. } = self.state {
             self.end_header(header)?;
         }
+        // The content ends before the stream's last line end, if it has one.
+        let content_end = if unfinished { self.offset } else { self.offset.saturating_sub(self.previous_end_len) };
+        self.close_leaf(content_end, self.offset, self.wire);
         Ok(self.walked)
     }
 
@@ -197,18 +312,36 @@ impl Walker {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.line_empty = false;
-        self.offset += bytes.len() as u64;
-        match &mut self.state {
-            State::Header { part, block, .. } => {
-                if block.len() + bytes.len() > MAX_PART_HEAD {
+        if let State::Header { part, block, heads, .. } = &self.state {
+            if block.len() + bytes.len() > MAX_PART_HEAD {
+                if *heads != Heads::Forwarded {
                     return Err(Error::HeadTooLarge(part.clone()));
                 }
-                block.extend_from_slice(bytes);
+                // Not a header mime made: the part goes as it is, walked no further (the
+                // line so far, started in the header, is no delimiter).
+                let part = part.clone();
+                self.walked.obstacle.get_or_insert(Obstacle::LargeMessageHeader(part.clone()));
+                self.state = State::Body { part };
+                self.beyond_peek = true;
             }
+        }
+        self.line_empty = false;
+        self.offset += bytes.len() as u64;
+        self.wire += bytes.len() as u64;
+        match &mut self.state {
+            State::Header { block, .. } => block.extend_from_slice(bytes),
             State::Body { part } => {
                 if self.walked.nul.is_none() && bytes.contains(&0) {
                     self.walked.nul = Some(part.clone());
+                }
+                if !bytes.is_ascii() {
+                    match &mut self.leaf {
+                        Some(open) => open.eight_bit = true,
+                        None => {
+                            let obstacle = Obstacle::EightBitMultipart(part.clone());
+                            self.walked.obstacle.get_or_insert(obstacle);
+                        }
+                    }
                 }
                 let room = PEEK.saturating_sub(self.peek.len());
                 let (kept, beyond) = bytes.split_at(room.min(bytes.len()));
@@ -222,9 +355,11 @@ impl Walker {
         Ok(())
     }
 
-    /// Takes the current line's end (or part of it: the LF of a CRLF cut by a chunk).
+    /// Takes the current line's end (for a CRLF cut by a chunk, its CR).
     fn line_end(&mut self, end: &[u8]) {
         self.offset += end.len() as u64;
+        self.end_len += end.len() as u64;
+        self.wire += 2;
         if let State::Header { block, .. } = &mut self.state {
             block.extend_from_slice(end);
         }
@@ -252,6 +387,8 @@ impl Walker {
             }
             State::Body { .. } => {
                 if let Some(delimiter) = self.delimiter(&self.peek).filter(|_| !self.beyond_peek) {
+                    let content_end = self.line_start.saturating_sub(self.previous_end_len);
+                    self.close_leaf(content_end, self.line_start, self.line_start_wire);
                     self.next_part(delimiter, self.offset);
                 }
             }
@@ -259,6 +396,9 @@ impl Walker {
         if let State::Header { block, .. } = &self.state {
             self.block_line_start = block.len();
         }
+        self.previous_end_len = std::mem::take(&mut self.end_len);
+        self.line_start = self.offset;
+        self.line_start_wire = self.wire;
         self.peek.clear();
         self.beyond_peek = false;
         self.line_empty = true;
@@ -282,6 +422,8 @@ impl Walker {
     /// Acts on a delimiter of level `index`: the next part starts at stream offset
     /// `start`, or (closing) the multipart's epilogue follows.
     fn next_part(&mut self, (index, closing): (usize, bool), start: u64) {
+        // A part ended by a delimiter in its header block has no body.
+        self.leaf = None;
         self.levels.truncate(index + 1);
         let Some(level) = self.levels.last_mut() else { return };
         if closing {
@@ -291,89 +433,113 @@ impl Walker {
         } else {
             level.children += 1;
             let part = level.part.child(level.children);
-            self.state = State::Header { part, start, block: Vec::new() };
+            let heads = if level.forwarded { Heads::ForwardedPart } else { Heads::Part };
+            self.state = State::Header { part, start, block: Vec::new(), heads };
             self.block_line_start = 0;
         }
     }
 
-    /// The header block being read is complete: the caller sees it, and the part's body
-    /// follows.
+    /// The header block being read is complete: the caller sees it (a part's outside a
+    /// forwarded message), and the body follows.
     fn end_header<E>(
         &mut self,
         header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<(), Error<E>> {
-        let State::Header { part, start, block } =
+        let State::Header { part, start, block, heads } =
             std::mem::replace(&mut self.state, State::Body { part: PartId::default() })
         else {
             return Ok(());
         };
-        let replacement = header(&part, &block).map_err(Error::Header)?;
+        let replacement = if heads == Heads::Part { header(&part, &block).map_err(Error::Header)? } else { None };
+        let end = start + block.len() as u64;
         let transmitted = match replacement {
             Some(bytes) => {
                 let size_change = message_size(&bytes) as i64 - message_size(&block) as i64;
-                let end = start + block.len() as u64;
                 self.walked.splices.push(Splice { start, end, bytes, size_change });
-                self.walked.splices.last().map(|s| s.bytes.as_slice()).unwrap_or_default()
+                self.walked.splices.last().map(|s| s.bytes.clone()).unwrap_or_default()
             }
-            None => &block,
+            None => block,
         };
-        let boundary = multipart_boundary(transmitted);
-        self.enter_body(part, boundary);
+        if !transmitted.is_ascii() {
+            let obstacle = if heads == Heads::Forwarded {
+                Obstacle::EightBitMessageHeader(part.clone())
+            } else {
+                Obstacle::EightBitHeader(part.clone())
+            };
+            self.walked.obstacle.get_or_insert(obstacle);
+        }
+        let header = Block { part, bytes: Some(transmitted.clone()), range: (start, end) };
+        self.enter_body(header, &transmitted, heads);
         Ok(())
     }
 
-    /// Enters the body of `part`: a multipart's when it has a `boundary`.
-    fn enter_body(&mut self, part: PartId, boundary: Option<Vec<u8>>) {
-        if let Some(boundary) = boundary {
-            self.levels.push(Level { boundary, part: part.clone(), children: 0 });
+    /// Enters the body under `header`, whose bytes are `block`: a multipart's, a
+    /// forwarded message's (its header block is next), or a leaf's.
+    fn enter_body(&mut self, mut header: Block, block: &[u8], heads: Heads) {
+        let transfer_encoding = field_value(block, "content-transfer-encoding");
+        if transfer_encoding.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"8bit")) {
+            self.walked.declared_8bit.push(header.clone());
         }
+        let forwarded = matches!(heads, Heads::Forwarded | Heads::ForwardedPart);
+        if let Some(boundary) = multipart_boundary(block) {
+            let digest = media_type(block).is_some_and(|t| t == b"multipart/digest");
+            self.levels.push(Level { boundary, part: header.part.clone(), children: 0, digest, forwarded });
+            self.state = State::Body { part: header.part };
+            return;
+        }
+        // A forwarded message's body, when not a multipart, is its part 1 (IMAP's rule).
+        if heads == Heads::Forwarded {
+            header.part = header.part.child(1);
+        }
+        // RFC 2045 §5.2, RFC 2046 §5.1.5.
+        let in_digest =
+            matches!(heads, Heads::Part | Heads::ForwardedPart) && self.levels.last().is_some_and(|l| l.digest);
+        let default: &[u8] = if in_digest { b"message/rfc822" } else { b"text/plain" };
+        if media_type(block).as_deref().unwrap_or(default) == b"message/rfc822" {
+            // The body of a message that is not a multipart is its part 1.
+            let part = if heads == Heads::Message { header.part.child(1) } else { header.part };
+            self.state = State::Header { part, start: self.offset, block: Vec::new(), heads: Heads::Forwarded };
+            self.block_line_start = 0;
+            return;
+        }
+        let part = header.part.clone();
+        let leaf = Leaf { header, content: (self.offset, self.offset), body_end: self.offset, body_wire_size: 0 };
+        self.leaf = Some(OpenLeaf { leaf, wire_start: self.wire, eight_bit: false });
         self.state = State::Body { part };
     }
+
+    /// The open leaf's body ends: its content at `content_end`, the body at `body_end`,
+    /// `wire` being [`Walker::wire`] there. Only a leaf with 8-bit bytes is kept.
+    fn close_leaf(&mut self, content_end: u64, body_end: u64, wire: u64) {
+        let Some(OpenLeaf { mut leaf, wire_start, eight_bit }) = self.leaf.take() else { return };
+        if eight_bit {
+            leaf.content.1 = content_end.max(leaf.content.0);
+            leaf.body_end = body_end.max(leaf.content.0);
+            leaf.body_wire_size = wire.saturating_sub(wire_start);
+            self.walked.eight_bit_leaves.push(leaf);
+        }
+    }
+}
+
+/// The media type of a header block's Content-Type, lower case, if it has one.
+pub fn media_type(block: &[u8]) -> Option<Vec<u8>> {
+    let value = field_value(block, "content-type")?;
+    Some(parameters::split(&value).0.to_ascii_lowercase())
 }
 
 /// The boundary of a header block whose Content-Type is multipart, if it names one.
 fn multipart_boundary(block: &[u8]) -> Option<Vec<u8>> {
     let value = field_value(block, "content-type")?;
-    let value = value.trim_ascii_start();
-    let (media_type, mut params) = value.split_at(value.iter().position(|&b| b == b';').unwrap_or(value.len()));
-    if !media_type.trim_ascii().to_ascii_lowercase().starts_with(b"multipart/") {
+    let (media_type, parameters) = parameters::split(&value);
+    if !media_type.to_ascii_lowercase().starts_with(b"multipart/") {
         return None;
     }
-    while let Some(rest) = params.strip_prefix(b";") {
-        let rest = rest.trim_ascii_start();
-        let eq = rest.iter().position(|&b| b == b'=')?;
-        let (name, after) = rest.split_at(eq);
-        let after = after.get(1..).unwrap_or_default().trim_ascii_start();
-        let (value, next) = parameter_value(after);
-        if name.trim_ascii().eq_ignore_ascii_case(b"boundary") {
-            return Some(value).filter(|v| !v.is_empty());
-        }
-        params = next.trim_ascii_start();
-    }
-    None
-}
-
-/// A parameter's value (a quoted string, unquoted, or a token) and what follows it.
-fn parameter_value(text: &[u8]) -> (Vec<u8>, &[u8]) {
-    let Some(quoted) = text.strip_prefix(b"\"") else {
-        let end = text.iter().position(|&b| b == b';' || b.is_ascii_whitespace()).unwrap_or(text.len());
-        let (value, rest) = text.split_at(end);
-        return (value.to_vec(), rest);
-    };
-    let mut value = Vec::new();
-    let mut bytes = quoted.iter().enumerate();
-    while let Some((i, &b)) = bytes.next() {
-        match b {
-            b'"' => return (value, quoted.get(i + 1..).unwrap_or_default()),
-            b'\\' => value.extend(bytes.next().map(|(_, &escaped)| escaped)),
-            _ => value.push(b),
-        }
-    }
-    (value, &[])
+    let (_, boundary) = parameters.into_iter().find(|(name, _)| name.eq_ignore_ascii_case(b"boundary"))?;
+    Some(boundary).filter(|b| !b.is_empty())
 }
 
 /// The unfolded value of the first field called `name` in `block`.
-fn field_value(block: &[u8], name: &str) -> Option<Vec<u8>> {
+pub fn field_value(block: &[u8], name: &str) -> Option<Vec<u8>> {
     let mut value: Option<Vec<u8>> = None;
     for (line, _) in wire_lines(block) {
         match (&mut value, line.first()) {
@@ -402,7 +568,10 @@ mod tests {
         chunk: usize,
         replace: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
     ) -> (Vec<(String, Vec<u8>)>, Walked) {
-        let split = message.windows(2).position(|w| w == b"\n\n").map_or(message.len(), |i| i + 2);
+        let blank_line = [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"]
+            .iter()
+            .find_map(|blank| message.windows(blank.len()).position(|w| w == *blank).map(|i| i + blank.len()));
+        let split = blank_line.unwrap_or(message.len());
         let (head, body) = message.split_at(split);
         let mut seen = Vec::new();
         let mut on_header = |part: &PartId, block: &[u8]| {
@@ -539,6 +708,118 @@ mod tests {
         let mut walker = Walker::new(head);
         let err = walker.feed(body, &mut |_: &PartId, _: &[u8]| Ok::<_, ()>(None)).unwrap_err();
         assert!(matches!(err, Error::HeadTooLarge(p) if p.to_string() == "part 1"));
+    }
+
+    /// Raw DATA size of `bytes`, which end at a line end or at the stream's end.
+    fn wire_size(bytes: &[u8]) -> u64 {
+        wire_lines(bytes).map(|(line, end)| line.len() as u64 + if end.is_empty() { 0 } else { 2 }).sum()
+    }
+
+    #[test]
+    fn leaves_with_8_bit_bytes_are_found_with_their_content_and_body_ranges() {
+        let message = "Content-Type: multipart/mixed; boundary=b\n\npreamble\n\
+            --b\nContent-Type: text/plain\n\ncaf\u{e9}\nsecond\n\n\
+            --b\nContent-Type: image/png\n\naGk=\n\
+            --b\nContent-Type: multipart/digest; boundary=d\n\n--d\nContent-Type: text/plain\n\n\u{e8}\n--d--\n\
+            --b\n\n\u{fc}ber\n--b--\n";
+        for ending in ["\n", "\r\n", "\r"] {
+            let stream = message.replace('\n', ending).into_bytes();
+            for chunk in [1, 2, 5, 4096] {
+                let (_, walked) = walk(&stream, chunk, &|_| None);
+                let found: Vec<(String, &[u8], &[u8])> = walked
+                    .eight_bit_leaves
+                    .iter()
+                    .map(|l| {
+                        let content = &stream[l.content.0 as usize..l.content.1 as usize];
+                        let line_end = &stream[l.content.1 as usize..l.body_end as usize];
+                        assert_eq!(l.body_wire_size, wire_size(&stream[l.content.0 as usize..l.body_end as usize]));
+                        let header = &stream[l.header.range.0 as usize..l.header.range.1 as usize];
+                        assert_eq!(l.header.bytes.as_deref(), Some(header));
+                        (l.header.part.to_string(), content, line_end)
+                    })
+                    .collect();
+                let e = ending.as_bytes();
+                let expected: Vec<(String, Vec<u8>, &[u8])> = vec![
+                    ("part 1".into(), format!("caf\u{e9}{ending}second{ending}").into_bytes(), e),
+                    ("part 3.1".into(), "\u{e8}".to_string().into_bytes(), e),
+                    ("part 4".into(), "\u{fc}ber".to_string().into_bytes(), e),
+                ];
+                let expected: Vec<(String, &[u8], &[u8])> =
+                    expected.iter().map(|(p, c, l)| (p.clone(), c.as_slice(), *l)).collect();
+                assert_eq!(found, expected, "ending {ending:?}, chunk {chunk}");
+                assert_eq!(walked.obstacle, None);
+            }
+        }
+    }
+
+    #[test]
+    fn the_message_itself_is_a_leaf_up_to_its_last_line_end() {
+        for (message, content, line_end) in [
+            (&b"A: 1\n\n\xe9t\xe9\n"[..], &b"\xe9t\xe9"[..], &b"\n"[..]),
+            (b"A: 1\n\n\xe9\r\n\r\n", b"\xe9\r\n", b"\r\n"),
+            (b"A: 1\n\nno end \xe9", b"no end \xe9", b""),
+            (b"A: 1\n\nends with CR \xe9\r", b"ends with CR \xe9", b"\r"),
+        ] {
+            let (_, walked) = walk(message, 3, &|_| None);
+            let [leaf] = walked.eight_bit_leaves.as_slice() else { panic!("{walked:?}") };
+            assert_eq!(leaf.header, Block { part: PartId::default(), bytes: None, range: (0, 6) });
+            assert_eq!(&message[leaf.content.0 as usize..leaf.content.1 as usize], content, "{message:?}");
+            assert_eq!(&message[leaf.content.1 as usize..leaf.body_end as usize], line_end, "{message:?}");
+            assert_eq!(leaf.body_end, message.len() as u64);
+        }
+    }
+
+    #[test]
+    fn forwarded_messages_are_walked_but_their_headers_not_shown() {
+        let message = b"Content-Type: multipart/mixed; boundary=b\n\n\
+            --b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\n\
+            Subject: fwd\nContent-Type: multipart/alternative; boundary=in\n\n\
+            --in\nContent-Type: text/plain\n\n\xe9\n--in\nX-Inner: 1\n\n\xe8\n--in--\n\
+            --b\nContent-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: digested\n\n\xea\n--d--\n\
+            --b--\n";
+        let (seen, walked) = walk(message, 3, &|_| None);
+        assert_eq!(parts(&seen), ["part 1", "part 2", "part 2.1"]);
+        let leaves: Vec<String> = walked.eight_bit_leaves.iter().map(|l| l.header.part.to_string()).collect();
+        assert_eq!(leaves, ["part 1.1", "part 1.2", "part 2.1.1"]);
+        // The digest's part is a message: its header is the one the leaf's CTE goes in.
+        let digested = &walked.eight_bit_leaves[2].header;
+        assert_eq!(digested.bytes.as_deref(), Some(&b"Subject: digested\n\n"[..]));
+        let declared: Vec<String> = walked.declared_8bit.iter().map(|b| b.part.to_string()).collect();
+        assert_eq!(declared, ["part 1"]);
+        assert_eq!(walked.obstacle, None);
+
+        let eight_bit_header = b"Content-Type: message/rfc822\n\nSubject: \xe9\n\nbody\n";
+        let (_, walked) = walk(eight_bit_header, 4, &|_| None);
+        assert_eq!(walked.obstacle, Some(Obstacle::EightBitMessageHeader(PartId(vec![1]))));
+        assert_eq!(
+            walked.obstacle.map(|e| e.to_string()),
+            Some("the header of the message in part 1 has 8-bit bytes".into())
+        );
+    }
+
+    #[test]
+    fn eight_bit_bytes_in_part_headers_and_preambles_are_found() {
+        let header = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nX: \xe9\n\nx\n--b--\n";
+        assert_eq!(walk(header, 2, &|_| None).1.obstacle, Some(Obstacle::EightBitHeader(PartId(vec![1]))));
+        let epilogue = b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n\xe9\n";
+        assert_eq!(walk(epilogue, 2, &|_| None).1.obstacle, Some(Obstacle::EightBitMultipart(PartId::default())));
+        // A repaired header is judged as transmitted.
+        let (_, walked) = walk(header, 2, &|block| (!block.is_ascii()).then(|| b"X: e\n\n".to_vec()));
+        assert_eq!(walked.obstacle, None);
+    }
+
+    #[test]
+    fn a_forwarded_message_with_an_oversized_header_is_walked_no_further() {
+        let mut message =
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nX: ".to_vec();
+        message.resize(message.len() + MAX_PART_HEAD + 1, b'a');
+        message.extend_from_slice(b"\n--b\n\nnext part \xe9\n--b--\n");
+        let (seen, walked) = walk(&message, 4096, &|_| None);
+        assert_eq!(parts(&seen), ["part 1", "part 2"]);
+        assert_eq!(
+            walked.obstacle.map(|o| o.to_string()),
+            Some("the header of the message in part 1 is larger than 1 MiB".into())
+        );
     }
 
     #[test]

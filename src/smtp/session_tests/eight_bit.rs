@@ -1,5 +1,6 @@
-//! 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531): what MAIL declares, and the failure before
-//! MAIL when the server lacks what the message needs.
+//! 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531): what MAIL declares, the message converted
+//! to 7 bits for a server without 8BITMIME, and the failure before MAIL when the server
+//! lacks what the message needs.
 
 use super::*;
 
@@ -24,14 +25,68 @@ fn an_ascii_message_declares_no_body() {
 fn an_8bit_message_to_a_server_without_8bitmime_fails_before_mail_and_tries_the_next() {
     let (sent, outcome) = run(eight_bit(), &[greeting(), ehlo(&["PIPELINING", "SMTPUTF8"]), bye()]);
     assert_eq!(sent, strings(&["EHLO client.example", "QUIT"]));
-    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(Extension::EightBitMime)));
+    assert_eq!(
+        outcome,
+        unusable(
+            Step::Mail,
+            FailureKind::ExtensionMissing(Extension::EightBitMime { unconvertible: "a test message".into() })
+        )
+    );
+}
+
+/// An 8-bit message whose 7-bit form has 400 bytes.
+fn convertible() -> Case {
+    let seven_bit = SevenBit { size: 400, parts: "part 1 as quoted-printable".into() };
+    Case { seven_bit: Ok(seven_bit), ..eight_bit() }
+}
+
+#[test]
+fn a_convertible_message_goes_converted_to_a_server_without_8bitmime() {
+    let script = [greeting(), ehlo(&["SIZE 1000"]), ok(), ok(), go_ahead(), queued(), bye()];
+    let (sent, outcome) = run(convertible(), &script);
+    assert_eq!(
+        sent[1..],
+        strings(&["MAIL FROM:<a@b> SIZE=400", "RCPT TO:<c@d>", "DATA", "<message converted>", "QUIT"])
+    );
+    assert_eq!(outcome, delivered(vec![]));
+}
+
+#[test]
+fn a_convertible_message_goes_as_it_is_to_a_server_with_8bitmime() {
+    let script = [greeting(), ehlo(&["SIZE 1000", "8BITMIME"]), ok(), ok(), go_ahead(), queued(), bye()];
+    let (sent, _) = run(convertible(), &script);
+    assert_eq!(sent[1], "MAIL FROM:<a@b> SIZE=350 BODY=8BITMIME");
+    assert_eq!(sent[4], "<message>");
+}
+
+#[test]
+fn the_size_limit_is_judged_on_the_converted_size() {
+    let (sent, outcome) = run(convertible(), &[greeting(), ehlo(&["SIZE 399"]), bye()]);
+    assert_eq!(sent, strings(&["EHLO client.example", "QUIT"]));
+    assert_eq!(outcome, failed(Step::Mail, FailureKind::TooBig { size: 400, limit: 399 }));
+}
+
+#[test]
+fn the_trace_says_the_message_goes_converted() {
+    let mut session = one_message_session(convertible()).expect("valid");
+    assert!(matches!(session.receive(b"220 mx\r\n"), Some(Next::Send(_))));
+    assert!(matches!(session.receive(b"250 mx\r\n"), Some(Next::Send(_))));
+    let note = "the server does not offer 8BITMIME: sending the message converted to 7 bits \
+                (part 1 as quoted-printable), 400 bytes";
+    assert!(session.take_trace().iter().any(|line| line.contains(note)));
 }
 
 #[test]
 fn an_8bit_message_after_helo_fails_before_mail() {
     let (sent, outcome) = run(eight_bit(), &[greeting(), r(502, "no EHLO"), ok(), bye()]);
     assert_eq!(sent, strings(&["EHLO client.example", "HELO client.example", "QUIT"]));
-    assert_eq!(outcome, unusable(Step::Mail, FailureKind::ExtensionMissing(Extension::EightBitMime)));
+    assert_eq!(
+        outcome,
+        unusable(
+            Step::Mail,
+            FailureKind::ExtensionMissing(Extension::EightBitMime { unconvertible: "a test message".into() })
+        )
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn pipelined_replies_in_one_read_are_taken_one_at_a_time() {
     // MAIL, RCPT and DATA went in one flight; their replies come in one read.
     assert_eq!(session.receive(b"250 ok\r\n250 ok\r\n354 go\r\n"), Some(Next::Receive));
     assert_eq!(session.receive(b""), Some(Next::Receive));
-    assert_eq!(session.receive(b""), Some(Next::SendMessage));
+    assert_eq!(session.receive(b""), Some(Next::SendMessage(Form::AsIs)));
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn a_word_from_the_server_during_the_message_keeps_the_dot_back() {
     for reply in [&b"250 mx\r\n"[..], b"250 ok\r\n", b"250 ok\r\n"] {
         assert!(matches!(session.receive(reply), Some(Next::Send(_))));
     }
-    assert_eq!(session.receive(b"354 go\r\n"), Some(Next::SendMessage));
+    assert_eq!(session.receive(b"354 go\r\n"), Some(Next::SendMessage(Form::AsIs)));
     let next = session.finish_message(b"554 5.7.0 go away\r\n");
     let early = FailureKind::Protocol(ReplyError::Unrequested { line: "554 5.7.0 go away".into() });
     assert_eq!(next, Err(Next::Close(End::Lost(Failure { step: Step::Message, kind: early }))));

@@ -169,6 +169,7 @@ struct Case {
     at_least_one: bool,
     message_size: u64,
     eight_bit: bool,
+    seven_bit: Result<SevenBit, String>,
     dsn: Option<Dsn>,
     timeouts: Timeouts,
 }
@@ -189,6 +190,7 @@ impl Case {
             at_least_one: self.at_least_one,
             message_size: self.message_size,
             eight_bit: self.eight_bit,
+            seven_bit: self.seven_bit,
             dsn: self.dsn,
         };
         (params, envelope)
@@ -276,11 +278,11 @@ fn drive(case: Case, script: &[Scripted]) -> Transcript {
                 }
                 other => panic!("the engine asks the policy about {issue:?} but the script has {other:?}"),
             },
-            Next::SendMessage => {
+            Next::SendMessage(form) => {
                 assert_eq!(session.step(), Step::Message, "no reply is due while the message is written");
                 waits.push((session.step(), session.timeout()));
                 let after = session.finish_message(&[]).expect("nothing arrived");
-                let mut flight = vec!["<message>".to_string()];
+                let mut flight = vec![message_written(form)];
                 flight.extend(after.iter().map(Command::to_string));
                 sent.extend(flight.iter().cloned());
                 flights.push(flight);
@@ -367,8 +369,17 @@ fn params() -> Case {
         at_least_one: false,
         message_size: 350,
         eight_bit: false,
+        seven_bit: Err("a test message".into()),
         dsn: None,
         timeouts: test_timeouts(),
+    }
+}
+
+/// How the script records the message written, in its form.
+fn message_written(form: Form) -> String {
+    match form {
+        Form::AsIs => "<message>".into(),
+        Form::SevenBit => "<message converted>".into(),
     }
 }
 

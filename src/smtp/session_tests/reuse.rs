@@ -12,6 +12,7 @@ fn envelope(sender: &str, recipients: &[&str]) -> Envelope {
         at_least_one: false,
         message_size: 350,
         eight_bit: false,
+        seven_bit: Err("a test message".into()),
         dsn: None,
     }
 }
@@ -64,8 +65,8 @@ fn drive_many(upfront: &[Envelope], later: &[Envelope], script: &[Scripted]) -> 
                 feed(&mut session, &mut events, &sent, &mut waits)
             }
             Next::Receive => feed(&mut session, &mut events, &sent, &mut waits),
-            Next::SendMessage => {
-                let mut flight = vec!["<message>".to_string()];
+            Next::SendMessage(form) => {
+                let mut flight = vec![message_written(form)];
                 flight.extend(session.finish_message(&[]).expect("nothing arrived").iter().map(Command::to_string));
                 sent.extend(flight.iter().cloned());
                 flights.push(flight);
@@ -255,9 +256,36 @@ fn a_message_this_server_cannot_take_is_reported_and_the_next_goes() {
     let eight_bit = Envelope { eight_bit: true, ..one() };
     let script = [greeting(), ehlo(&["PIPELINING"]), ok(), ok(), go_ahead(), queued(), bye()];
     let run = drive_many(&[eight_bit, two()], &[], &script);
-    let missing = Failure { step: Step::Mail, kind: FailureKind::ExtensionMissing(Extension::EightBitMime) };
+    let missing = Failure {
+        step: Step::Mail,
+        kind: FailureKind::ExtensionMissing(Extension::EightBitMime { unconvertible: "a test message".into() }),
+    };
     assert_eq!(run.outcomes, vec![Outcome::Unusable(missing), delivered_ok()]);
     assert_eq!(run.flights[1], strings(&["MAIL FROM:<x@y>", "RCPT TO:<z@w>", "DATA"]));
+}
+
+#[test]
+fn each_transaction_has_its_own_form() {
+    let seven_bit = SevenBit { size: 500, parts: "the message as quoted-printable".into() };
+    let converted = Envelope { eight_bit: true, seven_bit: Ok(seven_bit), ..one() };
+    let script = [
+        greeting(),
+        ehlo(&["PIPELINING", "SIZE 1000"]),
+        ok(),
+        ok(),
+        go_ahead(),
+        queued(),
+        ok(),
+        ok(),
+        go_ahead(),
+        queued(),
+        bye(),
+    ];
+    let run = drive_many(&[converted, two()], &[], &script);
+    assert_eq!(run.outcomes, vec![delivered_ok(), delivered_ok()]);
+    assert_eq!(run.flights[1], strings(&["MAIL FROM:<a@b> SIZE=500", "RCPT TO:<c@d>", "DATA"]));
+    assert_eq!(run.flights[2], strings(&["<message converted>", "MAIL FROM:<x@y> SIZE=350", "RCPT TO:<z@w>", "DATA"]));
+    assert_eq!(run.flights[3][0], "<message>");
 }
 
 #[test]

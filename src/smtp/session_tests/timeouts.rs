@@ -63,7 +63,7 @@ fn end_of_data_wait_starts_after_message_sent() {
     assert!(matches!(session.handle_reply(reply(250, "hi")), Next::Send(c) if matches!(c[..], [Command::Mail { .. }])));
     assert!(matches!(session.handle_reply(reply(250, "ok")), Next::Send(c) if matches!(c[..], [Command::Rcpt(..)])));
     assert_eq!(session.handle_reply(reply(250, "ok")), Next::Send(vec![Command::Data]));
-    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage);
+    assert_eq!(session.handle_reply(reply(354, "go")), Next::SendMessage(Form::AsIs));
     assert_eq!((session.step(), session.timeout()), (Step::Message, secs(8)));
     session.message_sent();
     assert_eq!((session.step(), session.timeout()), (Step::EndOfData, secs(6)));
