@@ -1,7 +1,7 @@
 //! tclsmtp: the Tcl `smtp` package (a drop-in for tcllib smtp 1.5.1), written in Rust.
 //!
-//! Layers, from Tcl down (dependencies point down only; only `smtp`, `sasl` and `secret`
-//! are public, for the fuzz targets and the benchmark):
+//! Layers, from Tcl down (dependencies point down only; only `smtp`, `sasl`, `secret` and
+//! `spool` are public, for the fuzz targets and the benchmark):
 //! - `tcl`: safe wrappers over the Tcl C API, the only unsafe code;
 //! - `command`: `::smtp::sendmessage` and `::smtp::mail` options → a typed request,
 //!   result → Tcl result, errors → Tcl errors (one conversion);
@@ -9,7 +9,7 @@
 //! - `message`: envelope and header rules, no Tcl; `compose`: the message builder of
 //!   `::smtp::mail`;
 //! - `client`: tries the servers and drives the engine over connections, sending the
-//!   message from its `spool`;
+//!   message from its [`spool`] (which also converts it to 7 bits where needed);
 //! - [`smtp`]: the protocol engine (no I/O, no clock, no Tcl); [`sasl`]: the AUTH
 //!   mechanisms as pure functions; `transport`: TCP and TLS.
 
@@ -25,7 +25,7 @@ mod random;
 pub mod sasl;
 pub mod secret;
 pub mod smtp;
-mod spool;
+pub mod spool;
 #[allow(unsafe_code)] // the Tcl C API: every unsafe block carries its SAFETY reason
 mod tcl;
 mod transport;

@@ -1,9 +1,9 @@
 //! The message on its way out: its header block, rewritten, in memory, and its body in
 //! the file mime rendered it into, read a chunk at a time, with the header block of each
-//! MIME part checked and, where mime wrote it wrongly, repaired on the way ([`walker`]).
+//! MIME part checked and, where mime wrote it wrongly, repaired on the way (`walker`).
 //! A message of any size thus costs one chunk of memory to send, and can be sent again
 //! (to the next server) from the start. A message with 8-bit bytes also has a form
-//! converted to 7 bits, for a server without 8BITMIME ([`downgrade`]), made of the same
+//! converted to 7 bits, for a server without 8BITMIME (`downgrade`), made of the same
 //! file ranges.
 
 mod downgrade;
@@ -59,7 +59,7 @@ pub enum Segment {
     /// The first `len` bytes of a file as base64 lines ending CRLF (an attachment).
     Base64 { file: File, len: u64 },
     /// `len` bytes of a file from offset `start`, a part's content, re-encoded, its last
-    /// line ended (see [`Encoder::finish`]).
+    /// line ended (see `Encoder::finish`).
     Encoded { file: Arc<File>, start: u64, len: u64, encoding: Encoding },
 }
 
@@ -89,9 +89,9 @@ pub fn unlinked_file(bytes: &[u8]) -> io::Result<File> {
 #[derive(Debug)]
 pub enum Error<E> {
     Io(io::Error),
-    /// The header block is larger than [`MAX_HEAD`].
+    /// The header block is larger than `MAX_HEAD`.
     HeadTooLarge,
-    /// A part's header block is larger than [`walker::MAX_PART_HEAD`].
+    /// A part's header block is larger than `walker::MAX_PART_HEAD`.
     PartHeadTooLarge(PartId),
     /// The header rewrite refused the message's header block, or the part check a
     /// part's.
