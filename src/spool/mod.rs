@@ -119,11 +119,9 @@ impl Spool {
         let mut walker = Walker::new(&head);
         let mut counter = SizeCounter::default();
         counter.add(&head);
-        let mut eight_bit = !head.is_ascii();
         let body_len = file_len.saturating_sub(body_start);
         for_each_file_chunk(&file, body_start, body_len, |chunk| {
             counter.add(chunk);
-            eight_bit |= !chunk.is_ascii();
             walker.feed(chunk, &mut part_header)
         })
         .map_err(|e| match e {
@@ -134,6 +132,8 @@ impl Spool {
         if let Some(part) = walked.nul.take() {
             return Err(Error::Nul(part));
         }
+        // As transmitted: a part header whose 8-bit values were encoded is ASCII.
+        let eight_bit = !head.is_ascii() || walked.eight_bit;
         let splices = std::mem::take(&mut walked.splices);
         let change: i64 = splices.iter().map(|s| s.size_change).sum();
         let size = counter.total().saturating_add_signed(change);
@@ -635,6 +635,17 @@ pub(crate) mod tests {
             --in\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe\n\
             --in\nContent-Type: text/plain\nContent-Transfer-Encoding: 7bit\n\nascii\n--in--\n"
         );
+    }
+
+    #[test]
+    fn a_part_header_made_ascii_leaves_an_ascii_message() {
+        let mut file = tempfile();
+        file.write_all(b"Content-Type: multipart/mixed; boundary=b\n\n--b\nX: \xe9\n\nascii\n--b--\n").unwrap();
+        let encode =
+            |_: &PartId, block: &[u8]| Ok::<_, ()>((!block.is_ascii()).then(|| b"X: =?UTF-8?B?w6k=?=\n\n".to_vec()));
+        let spool = Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), encode).unwrap();
+        assert!(!spool.eight_bit());
+        assert_eq!(spool.seven_bit().unwrap().parts, "");
     }
 
     #[test]

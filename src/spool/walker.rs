@@ -78,13 +78,15 @@ pub enum Error<E> {
 }
 
 /// What a walk found: the splices to make, in stream order, the first part holding a
-/// NUL byte in its body, the leaf parts whose bodies have 8-bit bytes and the header
-/// blocks that declare `Content-Transfer-Encoding: 8bit`, each in stream order, and the
-/// first obstacle to converting the message.
+/// NUL byte in its body, whether the body as transmitted (splices made) has 8-bit
+/// bytes, the leaf parts whose bodies have some and the header blocks that declare
+/// `Content-Transfer-Encoding: 8bit`, each in stream order, and the first obstacle to
+/// converting the message.
 #[derive(Debug, Default)]
 pub struct Walked {
     pub splices: Vec<Splice>,
     pub nul: Option<PartId>,
+    pub eight_bit: bool,
     pub eight_bit_leaves: Vec<Leaf>,
     pub declared_8bit: Vec<Block>,
     pub obstacle: Option<Obstacle>,
@@ -320,6 +322,7 @@ impl Walker {
                 // Not a header mime made: the part goes as it is, walked no further (the
                 // line so far, started in the header, is no delimiter).
                 let part = part.clone();
+                self.walked.eight_bit |= !block.is_ascii();
                 self.walked.obstacle.get_or_insert(Obstacle::LargeMessageHeader(part.clone()));
                 self.state = State::Body { part };
                 self.beyond_peek = true;
@@ -335,6 +338,7 @@ impl Walker {
                     self.walked.nul = Some(part.clone());
                 }
                 if !bytes.is_ascii() {
+                    self.walked.eight_bit = true;
                     match &mut self.leaf {
                         Some(open) => open.eight_bit = true,
                         None => {
@@ -461,6 +465,7 @@ impl Walker {
             None => block,
         };
         if !transmitted.is_ascii() {
+            self.walked.eight_bit = true;
             let obstacle = if heads == Heads::Forwarded {
                 Obstacle::EightBitMessageHeader(part.clone())
             } else {
