@@ -279,7 +279,17 @@ impl fmt::Display for Failure {
                  and the message cannot be converted to 7 bits: {unconvertible}"
             ),
             FailureKind::ExtensionMissing(Extension::SmtpUtf8 { address }) => {
-                write!(f, "the address {address} is not ASCII and the server does not offer SMTPUTF8")
+                let local_part = address.rsplit_once('@').map_or(address.as_str(), |(local, _)| local);
+                if local_part.is_ascii() {
+                    // Only the domain is not ASCII, and IDNA found no A-label for it.
+                    write!(
+                        f,
+                        "the domain of {address} has no IDNA A-label (it is not a valid internationalized \
+                         domain name) and the server does not offer SMTPUTF8"
+                    )
+                } else {
+                    write!(f, "the address {address} is not ASCII and the server does not offer SMTPUTF8")
+                }
             }
             FailureKind::AuthServerNotVerified => f.write_str(
                 "authentication failed: the server's proof (DIGEST-MD5 rspauth, SCRAM server signature) \

@@ -116,6 +116,21 @@ fn a_utf8_address_to_a_server_without_smtputf8_fails_before_mail() {
 }
 
 #[test]
+fn a_domain_idna_refuses_fails_and_says_so() {
+    let params = to(&["c@d", "x@-\u{fc}.example"]);
+    let (_, outcome) = run(params, &[greeting(), ehlo(&["8BITMIME"]), bye()]);
+    let missing = |address: &str| Failure {
+        step: Step::Mail,
+        kind: FailureKind::ExtensionMissing(Extension::SmtpUtf8 { address: address.into() }),
+    };
+    assert_eq!(outcome, unusable(Step::Mail, missing("x@-\u{fc}.example").kind));
+    let domain = missing("x@-\u{fc}.example").to_string();
+    assert!(domain.starts_with("the domain of x@-\u{fc}.example has no IDNA A-label"), "{domain}");
+    let local = missing("j\u{fc}rgen@d").to_string();
+    assert!(local.starts_with("the address j\u{fc}rgen@d is not ASCII"), "{local}");
+}
+
+#[test]
 fn ascii_addresses_declare_no_smtputf8_even_when_offered() {
     let (sent, _) = run(to(&["c@d"]), &[greeting(), ehlo(&["SMTPUTF8"]), ok(), ok(), go_ahead(), queued(), bye()]);
     assert_eq!(sent[1], "MAIL FROM:<a@b>");
