@@ -130,9 +130,9 @@ pub enum Obstacle {
     EightBitMessageHeader(PartId),
     /// In a multipart's preamble or epilogue.
     EightBitMultipart(PartId),
-    /// The header of the message in a message/rfc822 part is over [`MAX_PART_HEAD`]: the
-    /// rest of the part is not walked.
-    LargeMessageHeader(PartId),
+    /// A header block inside a forwarded message (`of_message`: the message's own) is
+    /// over [`MAX_PART_HEAD`]: the rest of the part is not walked.
+    LargeHeader { part: PartId, of_message: bool },
 }
 
 impl fmt::Display for Obstacle {
@@ -141,7 +141,10 @@ impl fmt::Display for Obstacle {
             Obstacle::EightBitHeader(part) => write!(f, "the header of {part} has 8-bit bytes"),
             Obstacle::EightBitMessageHeader(part) => write!(f, "the header of the message in {part} has 8-bit bytes"),
             Obstacle::EightBitMultipart(part) => write!(f, "the preamble or epilogue of {part} has 8-bit bytes"),
-            Obstacle::LargeMessageHeader(part) => write!(f, "the header of the message in {part} is larger than 1 MiB"),
+            Obstacle::LargeHeader { part, of_message: true } => {
+                write!(f, "the header of the message in {part} is larger than 1 MiB")
+            }
+            Obstacle::LargeHeader { part, of_message: false } => write!(f, "the header of {part} is larger than 1 MiB"),
         }
     }
 }
@@ -316,14 +319,15 @@ impl Walker {
         }
         if let State::Header { part, block, heads, .. } = &self.state {
             if block.len() + bytes.len() > MAX_PART_HEAD {
-                if *heads != Heads::Forwarded {
+                if *heads == Heads::Part {
                     return Err(Error::HeadTooLarge(part.clone()));
                 }
                 // Not a header mime made: the part goes as it is, walked no further (the
                 // line so far, started in the header, is no delimiter).
+                let obstacle = Obstacle::LargeHeader { part: part.clone(), of_message: *heads == Heads::Forwarded };
                 let part = part.clone();
                 self.walked.eight_bit |= !block.is_ascii();
-                self.walked.obstacle.get_or_insert(Obstacle::LargeMessageHeader(part.clone()));
+                self.walked.obstacle.get_or_insert(obstacle);
                 self.state = State::Body { part };
                 self.beyond_peek = true;
             }
@@ -825,6 +829,17 @@ mod tests {
             walked.obstacle.map(|o| o.to_string()),
             Some("the header of the message in part 1 is larger than 1 MiB".into())
         );
+    }
+
+    #[test]
+    fn an_oversized_part_header_inside_a_forwarded_message_is_no_error() {
+        let mut message =
+            b"Content-Type: message/rfc822\n\nContent-Type: multipart/mixed; boundary=in\n\n--in\nX: ".to_vec();
+        message.resize(message.len() + MAX_PART_HEAD + 1, b'a');
+        message.extend_from_slice(b"\n\nbody\n--in--\n");
+        let (seen, walked) = walk(&message, 4096, &|_| None);
+        assert!(seen.is_empty());
+        assert_eq!(walked.obstacle.map(|o| o.to_string()), Some("the header of part 1.1 is larger than 1 MiB".into()));
     }
 
     #[test]
