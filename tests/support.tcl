@@ -588,10 +588,11 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 # capture.py
 # ---------------------------------------------------------------------------------
 
-# ::ts::capture ?-refuse SUBSTR? ?-pipelining? ?-starttls CERTNAME? ?-require-starttls?
-#		?-implicit CERTNAME? ?-client-ca? ?-auth USER:PASS ...? ?-oauth USER:TOKEN ...?
-#		?-auth-mechs LIST? ?-auth-plaintext? ?-auth-fail-mech MECH ...?
-#		?-auth-required? ?-scram-iterations N? ?-scram-fault KIND? --
+# ::ts::capture ?-refuse SUBSTR? ?-pipelining? ?-no8bitmime? ?-starttls CERTNAME?
+#		?-require-starttls? ?-implicit CERTNAME? ?-client-ca? ?-auth USER:PASS ...?
+#		?-oauth USER:TOKEN ...? ?-auth-mechs LIST? ?-auth-plaintext?
+#		?-auth-fail-mech MECH ...? ?-auth-required? ?-scram-iterations N?
+#		?-scram-fault KIND? --
 #	Start the aiosmtpd capture server; returns a handle. -refuse makes it answer
 #	550 5.1.1 to any RCPT address containing SUBSTR; -pipelining adds PIPELINING to
 #	its EHLO reply. TLS (CERTNAME: server, self, wrong or expired, from
@@ -600,6 +601,9 @@ proc ::ts::wait_closed {h {count 1} {timeout 5000}} {
 #	first" to MAIL etc. before TLS; -implicit makes the port TLS from the first byte
 #	instead; -client-ca (with either) requires a client certificate signed by the
 #	test CA (client_cert/client_key of [::ts::certs]).
+#	-no8bitmime leaves 8BITMIME out of the EHLO reply, and SMTPUTF8 with it (RFC 6531
+#	says SMTPUTF8 implies 8BITMIME): a 7-bit server, to which a client must send an
+#	8-bit message converted and addresses in ASCII.
 #	AUTH (see capture.py): -auth USER:PASS (repeatable; split at the first ":")
 #	offers AUTH PLAIN LOGIN accepting exactly those users (235 2.7.0; a wrong
 #	password gets "535 5.7.8 Authentication credentials invalid"); -oauth USER:TOKEN
@@ -646,6 +650,9 @@ proc ::ts::CaptureArgs {options} {
 	    }
 	    -pipelining {
 		lappend extra --pipelining
+	    }
+	    -no8bitmime {
+		lappend extra --no-8bitmime
 	    }
 	    -starttls - -implicit {
 		if {![llength $args]} {
@@ -750,8 +757,8 @@ proc ::ts::CaptureArgs {options} {
 		lappend extra --auth-required
 	    }
 	    default {
-		error "bad option \"$opt\": must be -refuse, -pipelining, -starttls,\
-			-require-starttls, -implicit, -client-ca, -auth, -oauth,\
+		error "bad option \"$opt\": must be -refuse, -pipelining, -no8bitmime,\
+			-starttls, -require-starttls, -implicit, -client-ca, -auth, -oauth,\
 			-auth-mechs, -auth-plaintext, -auth-fail-mech, -auth-required,\
 			-scram-iterations or -scram-fault"
 	    }

@@ -3,7 +3,7 @@
 
 Usage:
     /usr/bin/python3 capture.py --port-file PORTFILE --dir DIR [--host ADDR]
-        [--refuse SUBSTR] [--pipelining]
+        [--refuse SUBSTR] [--pipelining] [--no-8bitmime]
         [--cert CERT --key KEY (--starttls [--require-starttls] | --implicit)
          [--client-ca CAFILE]]
         [--auth USER:PASSWORD ...] [--oauth USER:TOKEN ...]
@@ -32,6 +32,11 @@ for N.json always finds a complete message.
                   "550 5.1.1 <addr>: Recipient address rejected: User unknown".
 --pipelining      advertise PIPELINING in the EHLO reply (aiosmtpd reads commands
                   strictly in order, so pipelined clients work either way).
+--no-8bitmime     leave 8BITMIME out of the EHLO reply, and SMTPUTF8 with it (RFC 6531
+                  section 3.1: a server offering SMTPUTF8 must offer 8BITMIME too): a
+                  server that takes only 7-bit messages and ASCII addresses. Only the
+                  reply changes (aiosmtpd itself would still accept BODY=8BITMIME and
+                  store 8-bit bytes as they come, which shows a client that ignores it).
 
 TLS (without these options the server is plain SMTP, STARTTLS not offered):
 --cert F --key F  the server certificate (PEM, may include the chain) and its key;
@@ -149,10 +154,11 @@ def write_atomic(path, data):
 
 
 class Handler:
-    def __init__(self, directory, refuse, pipelining=False):
+    def __init__(self, directory, refuse, pipelining=False, no_8bitmime=False):
         self.directory = directory
         self.refuse = refuse
         self.pipelining = pipelining
+        self.no_8bitmime = no_8bitmime
         self.count = 0
 
     # aiosmtpd 1.4 calls a 5-argument handle_EHLO with the reply lines built so far and
@@ -162,6 +168,9 @@ class Handler:
         session.host_name = hostname
         # aiosmtpd prints "250-AUTH " even when every mechanism is excluded.
         responses = [r for r in responses if r != "250-AUTH "]
+        if self.no_8bitmime:
+            # Never the last line ("250 HELP"), so the reply stays well formed.
+            responses = [r for r in responses if r[4:].upper() not in ("8BITMIME", "SMTPUTF8")]
         if self.pipelining:
             responses = responses[:-1] + ["250-PIPELINING"] + responses[-1:]
         return responses
@@ -507,7 +516,8 @@ def make_tls_context(args):
 
 async def serve(args):
     os.makedirs(args.dir, exist_ok=True)
-    handler = Handler(args.dir, args.refuse, pipelining=args.pipelining)
+    handler = Handler(args.dir, args.refuse, pipelining=args.pipelining,
+                      no_8bitmime=args.no_8bitmime)
     loop = asyncio.get_running_loop()
     ctx = make_tls_context(args) if args.cert else None
     starttls_ctx = ctx if args.starttls else None
@@ -579,6 +589,7 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--refuse", default=None)
     ap.add_argument("--pipelining", action="store_true")
+    ap.add_argument("--no-8bitmime", action="store_true")
     ap.add_argument("--cert", default=None)
     ap.add_argument("--key", default=None)
     mode = ap.add_mutually_exclusive_group()
