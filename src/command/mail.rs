@@ -150,7 +150,7 @@ pub fn parse(
 /// (for a NUL byte, and for the conversion to 7 bits a server without 8BITMIME needs).
 fn ready_made(file: File, option: &str) -> Result<Spool, Error> {
     let value_error = |message: String| Error::Value { option: option.into(), message: format!("{option}: {message}") };
-    Spool::new(file, |head| Ok::<_, Infallible>(head.to_vec()), |_, _| Ok(None)).map_err(|e| match e {
+    Spool::new(file, |head| Ok::<_, Infallible>(head.to_vec()), |_, _, _| Ok(None)).map_err(|e| match e {
         spool::Error::Io(e) => value_error(format!("cannot read the message: {e}")),
         spool::Error::HeadTooLarge => value_error("the message's header block is larger than 16 MiB".into()),
         spool::Error::PartHeadTooLarge(part) => value_error(format!("the header block of {part} is larger than 1 MiB")),

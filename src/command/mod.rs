@@ -179,7 +179,10 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     let message = Spool::new(
         rendered.file,
         |head| message::rewrite(head, &plan),
-        |part, header| plan.part_header(&part.to_string(), header),
+        |part, header, forwarded| match forwarded {
+            false => plan.part_header(&part.to_string(), header),
+            true => Ok(message::forwarded_header(header)),
+        },
     )
     .map_err(spool_error)?;
     let envelope = (envelope.sender, envelope.recipients);

@@ -192,7 +192,7 @@ struct ParameterWords<'a> {
 }
 
 fn parameter_words(value: &str) -> Option<ParameterWords<'_>> {
-    let (first, split) = crate::message::parameters::split(value.as_bytes());
+    let (first, split) = crate::spool::parameters::split(value.as_bytes());
     let first = std::str::from_utf8(first).ok().filter(|f| f.is_ascii())?;
     let mut parameters = Vec::new();
     for (name, value) in split {

@@ -115,6 +115,14 @@ impl HeaderPlan {
     }
 }
 
+/// A header block inside a forwarded message (a message/rfc822 part of the token) as it
+/// is to be transmitted: mime's rendering artefacts repaired (a forwarded message made
+/// with mime has them too), nothing else: it is the forwarded message's, neither checked
+/// against the token's fields nor encoded. `None` when it goes as it is.
+pub fn forwarded_header(header: &[u8]) -> Option<Vec<u8>> {
+    block::repair(header)
+}
+
 /// One header field: its name and its exact bytes (continuation lines and CRLF included).
 #[derive(Debug, Clone)]
 struct Field {

@@ -6,9 +6,8 @@ mod block;
 mod envelope;
 mod error;
 mod headers;
-pub mod parameters;
 
 pub use crate::smtp::has_line_break_or_nul;
 pub use envelope::{envelope, AddressParser, Envelope, HeaderOption, Input, Mailbox};
 pub use error::Error;
-pub use headers::{check_field_name, check_message_field, rewrite, HeaderPlan};
+pub use headers::{check_field_name, check_message_field, forwarded_header, rewrite, HeaderPlan};

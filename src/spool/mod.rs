@@ -7,6 +7,7 @@
 //! file ranges.
 
 mod downgrade;
+pub mod parameters;
 mod walker;
 
 use std::fs::File;
@@ -104,14 +105,15 @@ pub enum Error<E> {
 impl Spool {
     /// Splits the rendered message in `file` (any line endings) at the end of its header
     /// block, replaces the header block by `rewrite(header block)`, walks the MIME parts
-    /// of the body, replacing each part's header block by what `part_header(part, block)`
-    /// returns (`None`: it stays), and measures the whole for `SIZE=` (one pass over the
+    /// of the body, replacing each part's header block by what `part_header(part, block,
+    /// forwarded)` returns (`None`: it stays; `forwarded`: the block is inside a forwarded
+    /// message, see `Walker::feed`), and measures the whole for `SIZE=` (one pass over the
     /// file, which the page cache usually holds). A message with 8-bit bytes is also
     /// converted to 7 bits, if it can be, its 8-bit parts read once more to measure it.
     pub fn new<E>(
         file: File,
         rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
-        mut part_header: impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+        mut part_header: impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<Spool, Error<E>> {
         let file_len = file.metadata().map_err(Error::Io)?.len();
         let (raw_head, body_start) = read_head(&file, file_len)?;
@@ -398,13 +400,14 @@ pub enum ChunkError<E> {
     Consumer(E),
 }
 
-/// Reads the header block: everything up to and including the first empty line (a
-/// line that is empty once its LF, CRLF or CR LF ending is removed), or the whole file
-/// when there is none. Returns it and where the body starts.
+/// Reads the header block: everything up to and including the first empty line (lines
+/// ending as the DATA encoder ends them: CRLF, LF or a bare CR), or the whole file when
+/// there is none. Returns it and where the body starts.
 fn read_head<E>(file: &File, file_len: u64) -> Result<(Vec<u8>, u64), Error<E>> {
     let mut head = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut offset: u64 = 0;
+    let mut scan = HeadScan { pos: 0, at_line_start: true };
     while offset < file_len {
         if offset >= MAX_HEAD {
             return Err(Error::HeadTooLarge);
@@ -413,11 +416,9 @@ fn read_head<E>(file: &File, file_len: u64) -> Result<(Vec<u8>, u64), Error<E>> 
         if n == 0 {
             break;
         }
-        // Look again from a little before the new bytes: the blank line may straddle.
-        let from = head.len().saturating_sub(2);
         head.extend_from_slice(buf.get(..n).unwrap_or_default());
         offset += n as u64;
-        if let Some(end) = header_end(&head, from) {
+        if let Some(end) = scan.scan(&head, offset >= file_len) {
             head.truncate(end);
             let start = end as u64;
             return Ok((head, start));
@@ -427,28 +428,40 @@ fn read_head<E>(file: &File, file_len: u64) -> Result<(Vec<u8>, u64), Error<E>> 
     Ok((head, start))
 }
 
-/// The index just after the first empty line of `bytes` at or after `from` (which must
-/// be a line start or within two bytes before the region not yet searched).
-fn header_end(bytes: &[u8], from: usize) -> Option<usize> {
-    // An empty line is an LF that starts a line (or ends "\r" alone): the first line,
-    // or the one after an LF.
-    if from == 0 {
-        match bytes {
-            [b'\n', ..] => return Some(1),
-            [b'\r', b'\n', ..] => return Some(2),
-            _ => {}
+/// Where the first empty line of a header block read a piece at a time ends.
+#[derive(Debug)]
+struct HeadScan {
+    /// How far the bytes were scanned.
+    pos: usize,
+    /// `pos` starts a line.
+    at_line_start: bool,
+}
+
+impl HeadScan {
+    /// Scans `bytes` (the header block so far: more may follow unless `complete`) from
+    /// where the last call stopped; returns the index just after the first empty line.
+    fn scan(&mut self, bytes: &[u8], complete: bool) -> Option<usize> {
+        while let Some(rest) = bytes.get(self.pos..).filter(|rest| !rest.is_empty()) {
+            let end_len = match rest {
+                [b'\r', b'\n', ..] => 2,
+                // Whether an LF follows is for the next read to say.
+                [b'\r'] if !complete => return None,
+                [b'\r' | b'\n', ..] => 1,
+                _ => {
+                    let run = rest.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(rest.len());
+                    self.pos += run;
+                    self.at_line_start = false;
+                    continue;
+                }
+            };
+            self.pos += end_len;
+            if self.at_line_start {
+                return Some(self.pos);
+            }
+            self.at_line_start = true;
         }
+        None
     }
-    let mut i = from;
-    while let Some(pos) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
-        let lf = i + pos;
-        match bytes.get(lf + 1..) {
-            Some([b'\n', ..]) => return Some(lf + 2),
-            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
-            _ => i = lf + 1,
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -460,7 +473,7 @@ pub(crate) mod tests {
     fn spool_of(bytes: &[u8]) -> Spool {
         let mut file = tempfile();
         file.write_all(bytes).unwrap();
-        Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), |_, _| Ok(None)).unwrap()
+        Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), |_, _, _| Ok(None)).unwrap()
     }
 
     fn tempfile() -> File {
@@ -492,6 +505,12 @@ pub(crate) mod tests {
             (b"\nbody", b"\n"),
             (b"\r\nbody", b"\r\n"),
             (b"A: 1\nno blank line", b"A: 1\nno blank line"),
+            (b"A: 1\r\rbody\r", b"A: 1\r\r"),
+            (b"A: 1\r\n\rbody", b"A: 1\r\n\r"),
+            (b"A: 1\n\r\nbody", b"A: 1\n\r\n"),
+            (b"A: 1\r", b"A: 1\r"),
+            (b"A: 1\r\r", b"A: 1\r\r"),
+            (b"\rbody", b"\r"),
         ] {
             let mut seen = Vec::new();
             let mut file = tempfile();
@@ -502,7 +521,7 @@ pub(crate) mod tests {
                     seen = h.to_vec();
                     Ok::<_, ()>(h.to_vec())
                 },
-                |_, _| Ok(None),
+                |_, _, _| Ok(None),
             )
             .unwrap();
             assert_eq!(seen, head, "{input:?}");
@@ -514,7 +533,7 @@ pub(crate) mod tests {
     fn the_rewritten_head_replaces_the_original() {
         let mut file = tempfile();
         file.write_all(b"Old: 1\n\nbody\n").unwrap();
-        let spool = Spool::new(file, |_| Ok::<_, ()>(b"New: 2\r\n\r\n".to_vec()), |_, _| Ok(None)).unwrap();
+        let spool = Spool::new(file, |_| Ok::<_, ()>(b"New: 2\r\n\r\n".to_vec()), |_, _, _| Ok(None)).unwrap();
         assert_eq!(collect(&spool), b"New: 2\r\n\r\nbody\n");
         assert_eq!(spool.size(), 16);
     }
@@ -534,7 +553,7 @@ pub(crate) mod tests {
         let mut file = tempfile();
         file.write_all(bytes).unwrap();
         // Part headers with `X-Repair` get a field added, as the repairs of mime's do.
-        let repair = |_: &PartId, block: &[u8]| {
+        let repair = |_: &PartId, block: &[u8], _| {
             Ok::<_, ()>(block.starts_with(b"X-Repair").then(|| [b"X-Repaired: 1\r\n", block].concat()))
         };
         Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), repair).unwrap()
@@ -642,7 +661,7 @@ pub(crate) mod tests {
         let mut file = tempfile();
         file.write_all(b"Content-Type: multipart/mixed; boundary=b\n\n--b\nX: \xe9\n\nascii\n--b--\n").unwrap();
         let encode =
-            |_: &PartId, block: &[u8]| Ok::<_, ()>((!block.is_ascii()).then(|| b"X: =?UTF-8?B?w6k=?=\n\n".to_vec()));
+            |_: &PartId, block: &[u8], _| Ok::<_, ()>((!block.is_ascii()).then(|| b"X: =?UTF-8?B?w6k=?=\n\n".to_vec()));
         let spool = Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), encode).unwrap();
         assert!(!spool.eight_bit());
         assert_eq!(spool.seven_bit().unwrap().parts, "");
@@ -662,6 +681,20 @@ pub(crate) mod tests {
         let ascii = spool_of(b"A: 1\n\nascii\n");
         assert_eq!(ascii.seven_bit().unwrap(), SevenBit { size: ascii.size(), parts: String::new() });
         assert_eq!(collect_in(&ascii, Form::SevenBit), collect(&ascii));
+    }
+
+    #[test]
+    fn a_cr_at_the_end_of_a_read_block_waits_for_the_next() {
+        for (ending, head_len) in [(&b"\r\r"[..], 64 * 1024 + 1), (b"\r\n\r\n", 64 * 1024 + 3)] {
+            // The first line end's CR is the block's last byte.
+            let mut input = b"X: ".to_vec();
+            input.resize(64 * 1024 - 1, b'a');
+            input.extend_from_slice(ending);
+            input.extend_from_slice(b"body");
+            let spool = spool_of(&input);
+            assert!(matches!(&spool.segments[0], Segment::Bytes(head) if head.len() == head_len), "{ending:?}");
+            assert_eq!(collect(&spool), input);
+        }
     }
 
     #[test]

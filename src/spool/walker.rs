@@ -7,16 +7,16 @@
 //!
 //! Lines end as the DATA encoder ends them (CRLF, LF or a bare CR), so the parts found are
 //! the parts the server will see. The message inside a message/rfc822 part is walked
-//! too (its parts numbered under the part's, as IMAP numbers them), but the caller sees
-//! only the header blocks of the parts outside: inside is a message the sender forwards,
-//! not one mime made. For a server without 8BITMIME, the walker also records where each
+//! too (its parts numbered under the part's, as IMAP numbers them); the caller is told
+//! which header blocks are inside such a forwarded message, which is the sender's, not
+//! a part made for this one. For a server without 8BITMIME, the walker also records where each
 //! leaf part with 8-bit bytes has its header and body, which header blocks declare
 //! `8bit`, and the first thing that would keep the message from being converted
 //! ([`Obstacle`]).
 
 use std::fmt;
 
-use crate::message::parameters;
+use super::parameters;
 use crate::smtp::{message_size, wire_lines};
 
 /// The most bytes one part's header block may have.
@@ -249,12 +249,14 @@ impl Walker {
     }
 
     /// Walks `bytes`, the next bytes of the stream. `header` is called with each part's
-    /// complete header block (the empty line that ends it included) and returns the
-    /// bytes to transmit instead, if any.
+    /// complete header block (the empty line that ends it included), and whether it is
+    /// inside a forwarded message (the content of a message/rfc822 part: the sender's
+    /// message, not a part made for this one), and returns the bytes to transmit instead,
+    /// if any.
     pub fn feed<E>(
         &mut self,
         mut bytes: &[u8],
-        header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+        header: &mut impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<(), Error<E>> {
         if self.pending_cr && !bytes.is_empty() {
             self.pending_cr = false;
@@ -297,7 +299,7 @@ impl Walker {
     /// Ends the walk at the end of the stream.
     pub fn finish<E>(
         mut self,
-        header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+        header: &mut impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<Walked, Error<E>> {
         let unfinished = !self.pending_cr && !self.line_empty;
         if self.pending_cr || !self.line_empty {
@@ -376,7 +378,7 @@ impl Walker {
     /// The current line is complete: act on it, and start the next.
     fn end_line<E>(
         &mut self,
-        header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+        header: &mut impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<(), Error<E>> {
         match &self.state {
             State::Header { .. } if self.line_empty => self.end_header(header)?,
@@ -447,18 +449,17 @@ impl Walker {
         }
     }
 
-    /// The header block being read is complete: the caller sees it (a part's outside a
-    /// forwarded message), and the body follows.
+    /// The header block being read is complete: the caller sees it, and the body follows.
     fn end_header<E>(
         &mut self,
-        header: &mut impl FnMut(&PartId, &[u8]) -> Result<Option<Vec<u8>>, E>,
+        header: &mut impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<(), Error<E>> {
         let State::Header { part, start, block, heads } =
             std::mem::replace(&mut self.state, State::Body { part: PartId::default() })
         else {
             return Ok(());
         };
-        let replacement = if heads == Heads::Part { header(&part, &block).map_err(Error::Header)? } else { None };
+        let replacement = header(&part, &block, heads != Heads::Part).map_err(Error::Header)?;
         let end = start + block.len() as u64;
         let transmitted = match replacement {
             Some(bytes) => {
@@ -583,8 +584,10 @@ mod tests {
         let split = blank_line.unwrap_or(message.len());
         let (head, body) = message.split_at(split);
         let mut seen = Vec::new();
-        let mut on_header = |part: &PartId, block: &[u8]| {
-            seen.push((part.to_string(), block.to_vec()));
+        // A header inside a forwarded message is seen as "part N (forwarded)".
+        let mut on_header = |part: &PartId, block: &[u8], forwarded: bool| {
+            let forwarded = if forwarded { " (forwarded)" } else { "" };
+            seen.push((format!("{part}{forwarded}"), block.to_vec()));
             Ok::<_, ()>(replace(block))
         };
         let mut walker = Walker::new(head);
@@ -614,10 +617,13 @@ mod tests {
     #[test]
     fn nested_multiparts_are_numbered_like_imap_sections() {
         let (seen, walked) = walk(NESTED, 4096, &|_| None);
-        assert_eq!(parts(&seen), ["part 1", "part 1.1", "part 1.2", "part 1.2.1", "part 1.2.2", "part 2"]);
+        let expected = ["part 1", "part 1.1", "part 1.2", "part 1.2.1", "part 1.2.2", "part 2", "part 2 (forwarded)"];
+        assert_eq!(parts(&seen), expected);
         assert_eq!(seen[4].1, b"Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n");
-        // The message inside a message/rfc822 part is its content: not walked.
         assert_eq!(seen[5].1, b"Content-Type: message/rfc822\n\n");
+        // The message inside a message/rfc822 part: its header, and its body (not a
+        // multipart, so "--out-not-a-delimiter" is only text).
+        assert_eq!(seen[6].1, b"Subject: inner\n\n");
         assert!(walked.splices.is_empty());
         assert_eq!(walked.nul, None);
     }
@@ -631,8 +637,8 @@ mod tests {
             for chunk in [1, 2, 3, 7, 64] {
                 let (head, body) = message.split_at(head_end + 2 * ending.len());
                 let mut seen = Vec::new();
-                let mut on_header = |part: &PartId, block: &[u8]| {
-                    seen.push(part.to_string());
+                let mut on_header = |part: &PartId, block: &[u8], forwarded: bool| {
+                    seen.push(format!("{part}{}", if forwarded { " (forwarded)" } else { "" }));
                     assert!(block.ends_with(&[ending, ending].concat()), "{block:?}");
                     Ok::<_, ()>(None)
                 };
@@ -715,7 +721,7 @@ mod tests {
         message.resize(message.len() + MAX_PART_HEAD + 1, b'a');
         let (head, body) = message.split_at(message.windows(2).position(|w| w == b"\n\n").unwrap() + 2);
         let mut walker = Walker::new(head);
-        let err = walker.feed(body, &mut |_: &PartId, _: &[u8]| Ok::<_, ()>(None)).unwrap_err();
+        let err = walker.feed(body, &mut |_: &PartId, _: &[u8], _| Ok::<_, ()>(None)).unwrap_err();
         assert!(matches!(err, Error::HeadTooLarge(p) if p.to_string() == "part 1"));
     }
 
@@ -779,7 +785,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_messages_are_walked_but_their_headers_not_shown() {
+    fn forwarded_messages_are_walked_and_their_headers_shown_as_such() {
         let message = b"Content-Type: multipart/mixed; boundary=b\n\n\
             --b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\n\
             Subject: fwd\nContent-Type: multipart/alternative; boundary=in\n\n\
@@ -787,7 +793,16 @@ mod tests {
             --b\nContent-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: digested\n\n\xea\n--d--\n\
             --b--\n";
         let (seen, walked) = walk(message, 3, &|_| None);
-        assert_eq!(parts(&seen), ["part 1", "part 2", "part 2.1"]);
+        let expected = [
+            "part 1",
+            "part 1 (forwarded)",
+            "part 1.1 (forwarded)",
+            "part 1.2 (forwarded)",
+            "part 2",
+            "part 2.1",
+            "part 2.1 (forwarded)",
+        ];
+        assert_eq!(parts(&seen), expected);
         let leaves: Vec<String> = walked.eight_bit_leaves.iter().map(|l| l.header.part.to_string()).collect();
         assert_eq!(leaves, ["part 1.1", "part 1.2", "part 2.1.1"]);
         // The digest's part is a message: its header is the one the leaf's CTE goes in.
@@ -838,7 +853,7 @@ mod tests {
         message.resize(message.len() + MAX_PART_HEAD + 1, b'a');
         message.extend_from_slice(b"\n\nbody\n--in--\n");
         let (seen, walked) = walk(&message, 4096, &|_| None);
-        assert!(seen.is_empty());
+        assert_eq!(parts(&seen), ["part 1 (forwarded)"]);
         assert_eq!(walked.obstacle.map(|o| o.to_string()), Some("the header of part 1.1 is larger than 1 MiB".into()));
     }
 
