@@ -36,7 +36,8 @@ proc ::smtp::bridge::message {token} {
     # CRLF already inside an 8bit or binary body into CR CR LF. Rendering with LF kept as
     # it is leaves every line end of the message as mime wrote it; the DATA encoder then
     # turns each one (CRLF, LF or CR) into exactly one CRLF. The encoding is the same as
-    # mime's own (the system encoding).
+    # mime's own (the system encoding); the spool takes 8bit and binary parts back to
+    # the bytes tcllib would send (src/spool/low_bytes.rs).
     set chan [file tempfile path smtp]
     chan configure $chan -translation lf
     if {[catch {::mime::copymessage $token $chan; close $chan} message]} {

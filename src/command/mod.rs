@@ -176,7 +176,7 @@ fn sendmessage(interp: &Interp<'_>, args: &[Obj], sends: &Sends) -> Result<Obj, 
     if ascii_local_part(&envelope.sender) && envelope.recipients.iter().all(ascii_local_part) {
         plan = plan.encoding_with(|name, value| crate::compose::field(name, value).ok());
     }
-    let message = Spool::new(
+    let message = Spool::from_mime(
         rendered.file,
         |head| message::rewrite(head, &plan),
         |part, header, forwarded| match forwarded {

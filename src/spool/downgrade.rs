@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io;
 
 use super::walker::{field_value, media_type, Block, Leaf, PartId, Walked};
-use super::{for_each_file_chunk, ChunkError};
+use super::{for_each_content_chunk, ChunkError};
 use crate::compose::{Base64Text, QuotedPrintable};
 use crate::smtp::{message_size, wire_lines};
 
@@ -75,6 +75,8 @@ pub struct Conversion {
     pub encoding: Encoding,
     /// The content to encode (stream offsets), and where the body it replaces ends.
     pub content: (u64, u64),
+    /// The content is read as its characters' bytes ([`super::low_bytes`]).
+    pub low_bytes: bool,
     pub body_end: u64,
     /// The body's size as DATA transmits it, before and after.
     pub body_wire_size: u64,
@@ -156,6 +158,7 @@ fn conversion(head: &[u8], leaf: Leaf) -> Result<Conversion, String> {
         header: Rewrite::new(&leaf.header, block, encoding.name()),
         encoding,
         content: leaf.content,
+        low_bytes: leaf.low_bytes,
         body_end: leaf.body_end,
         body_wire_size: leaf.body_wire_size,
         encoded_size: 0,
@@ -194,18 +197,19 @@ pub fn measure(plan: &mut Plan, file: &File, head_len: u64, body_start: u64) -> 
     for conversion in &mut plan.conversions {
         let (start, end) = conversion.content;
         let offset = body_start + start.saturating_sub(head_len);
-        conversion.encoded_size = encoded_size(file, offset, end.saturating_sub(start), conversion.encoding)?;
+        let len = end.saturating_sub(start);
+        conversion.encoded_size = encoded_size(file, (offset, len, conversion.low_bytes), conversion.encoding)?;
     }
     Ok(())
 }
 
-/// The size of `len` bytes of `file` from `start` encoded with `encoding` (its lines end
-/// CRLF: the size DATA transmits).
-pub fn encoded_size(file: &File, start: u64, len: u64, encoding: Encoding) -> io::Result<u64> {
+/// The size of `len` bytes of `file` from `start` (read as their characters' bytes with
+/// `low_bytes`) encoded with `encoding` (its lines end CRLF: the size DATA transmits).
+pub fn encoded_size(file: &File, (start, len, low_bytes): (u64, u64, bool), encoding: Encoding) -> io::Result<u64> {
     let mut size = 0;
     let mut out = Vec::new();
     let mut encoder = Encoder::new(encoding);
-    for_each_file_chunk(file, start, len, |chunk| {
+    for_each_content_chunk(file, (start, len, low_bytes), |chunk| {
         out.clear();
         encoder.encode(chunk, &mut out);
         size += out.len() as u64;
@@ -279,7 +283,7 @@ mod tests {
 
     fn leaf(header: &[u8]) -> Leaf {
         let header = Block { part: PartId::default(), bytes: Some(header.to_vec()), range: (0, 0) };
-        Leaf { header, content: (0, 0), body_end: 0, body_wire_size: 0 }
+        Leaf { header, content: (0, 0), body_end: 0, body_wire_size: 0, low_bytes: false }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! file ranges.
 
 mod downgrade;
+mod low_bytes;
 pub mod parameters;
 mod walker;
 
@@ -59,9 +60,13 @@ pub enum Segment {
     File { file: Arc<File>, start: u64, len: u64 },
     /// The first `len` bytes of a file as base64 lines ending CRLF (an attachment).
     Base64 { file: File, len: u64 },
-    /// `len` bytes of a file from offset `start`, a part's content, re-encoded, its last
-    /// line ended (see `Encoder::finish`).
-    Encoded { file: Arc<File>, start: u64, len: u64, encoding: Encoding },
+    /// `len` bytes of a file from offset `start`, a part's content (read as its
+    /// characters' bytes with `low_bytes`, see `low_bytes`), re-encoded, its last line
+    /// ended (see `Encoder::finish`).
+    Encoded { file: Arc<File>, start: u64, len: u64, low_bytes: bool, encoding: Encoding },
+    /// `len` bytes of a file from offset `start`, UTF-8 whose characters are all below
+    /// 256, as those characters' bytes (see `low_bytes`).
+    LowBytes { file: Arc<File>, start: u64, len: u64 },
 }
 
 /// A segment in place of the stream's bytes from `start` to `end` (stream offsets: the
@@ -113,7 +118,28 @@ impl Spool {
     pub fn new<E>(
         file: File,
         rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+        part_header: impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<Spool, Error<E>> {
+        Spool::build(file, rewrite, part_header, false)
+    }
+
+    /// [`Spool::new`] for a message mime rendered from a token into a channel in the
+    /// system encoding (UTF-8): a leaf part whose characters are all below 256 goes as
+    /// their bytes, as tcllib sends it, unless it is text declared UTF-8 that was given
+    /// as characters (see `low_bytes`).
+    pub fn from_mime<E>(
+        file: File,
+        rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+        part_header: impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<Spool, Error<E>> {
+        Spool::build(file, rewrite, part_header, true)
+    }
+
+    fn build<E>(
+        file: File,
+        rewrite: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
         mut part_header: impl FnMut(&PartId, &[u8], bool) -> Result<Option<Vec<u8>>, E>,
+        from_mime: bool,
     ) -> Result<Spool, Error<E>> {
         let file_len = file.metadata().map_err(Error::Io)?.len();
         let (raw_head, body_start) = read_head(&file, file_len)?;
@@ -137,16 +163,20 @@ impl Spool {
         // As transmitted: a part header whose 8-bit values were encoded is ASCII.
         let eight_bit = !head.is_ascii() || walked.eight_bit;
         let splices = std::mem::take(&mut walked.splices);
-        let change: i64 = splices.iter().map(|s| s.size_change).sum();
-        let size = counter.total().saturating_add_signed(change);
         let file = Arc::new(file);
         let body = Body { file: &file, start: body_start, len: body_len, at: head.len() as u64 };
+        let as_bytes = if from_mime { read_as_bytes(&head, body, &mut walked).map_err(Error::Io)? } else { Vec::new() };
+        let change: i64 =
+            splices.iter().map(|s| s.size_change).sum::<i64>() + as_bytes.iter().map(|p| p.size_change).sum::<i64>();
+        let size = counter.total().saturating_add_signed(change);
         let seven_bit = if eight_bit {
             seven_bit_form(&head, body, (walked, &splices), size).map_err(Error::Io)?
         } else {
             SevenBitForm::Same
         };
-        let pieces = splices.into_iter().map(Piece::from).collect();
+        let mut pieces: Vec<Piece> = splices.into_iter().map(Piece::from).collect();
+        pieces.extend(as_bytes.into_iter().map(|p| p.piece));
+        pieces.sort_by_key(|p| p.start);
         Ok(Spool { segments: assemble(head, body, pieces), size, eight_bit, seven_bit })
     }
 
@@ -171,9 +201,17 @@ impl Spool {
                     ChunkError::Read(e) | ChunkError::Consumer(e) => e,
                 })?,
                 Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
-                Segment::Encoded { file, start, len, encoding } => {
-                    counter.add_crlf_lines(downgrade::encoded_size(file, *start, *len, *encoding)?)
+                Segment::Encoded { file, start, len, low_bytes, encoding } => {
+                    counter.add_crlf_lines(downgrade::encoded_size(file, (*start, *len, *low_bytes), *encoding)?)
                 }
+                Segment::LowBytes { file, start, len } => for_each_content_chunk(file, (*start, *len, true), |chunk| {
+                    counter.add(chunk);
+                    eight_bit |= !chunk.is_ascii();
+                    Ok::<(), io::Error>(())
+                })
+                .map_err(|e| match e {
+                    ChunkError::Read(e) | ChunkError::Consumer(e) => e,
+                })?,
             }
         }
         let seven_bit = if eight_bit {
@@ -232,10 +270,13 @@ impl Spool {
                 }
                 Segment::File { file, start, len } => for_each_file_chunk(file, *start, *len, &mut consume)?,
                 Segment::Base64 { file, len } => for_each_base64_chunk(file, *len, &mut consume)?,
-                Segment::Encoded { file, start, len, encoding } => {
+                Segment::LowBytes { file, start, len } => {
+                    for_each_content_chunk(file, (*start, *len, true), &mut consume)?
+                }
+                Segment::Encoded { file, start, len, low_bytes, encoding } => {
                     let mut encoder = Encoder::new(*encoding);
                     let mut out = Vec::with_capacity(CHUNK * 2);
-                    for_each_file_chunk(file, *start, *len, |chunk| {
+                    for_each_content_chunk(file, (*start, *len, *low_bytes), |chunk| {
                         out.clear();
                         encoder.encode(chunk, &mut out);
                         consume(&out)
@@ -320,6 +361,7 @@ fn seven_bit_form(
             file: Arc::clone(body.file),
             start: body.start + start.saturating_sub(body.at),
             len: end.saturating_sub(start),
+            low_bytes: c.low_bytes,
             encoding: c.encoding,
         };
         pieces.push(Piece { start, end: c.body_end, segment: content });
@@ -351,6 +393,59 @@ fn for_each_base64_chunk<E>(
         out.clear();
         base64_lines(input, &mut out);
         consume(&out)
+    })
+}
+
+/// A part's content to go as its characters' bytes: the piece that says so, and what it
+/// changes in the size.
+#[derive(Debug)]
+struct AsBytes {
+    piece: Piece,
+    size_change: i64,
+}
+
+/// Decides which of the leaf parts with 8-bit bytes that the walk found in a message
+/// mime rendered (whose head is `head`, whose body is `body`) go as their characters'
+/// bytes (see `low_bytes`), marks them, and returns the pieces that make them so.
+fn read_as_bytes(head: &[u8], body: Body<'_>, walked: &mut Walked) -> io::Result<Vec<AsBytes>> {
+    let mut out = Vec::new();
+    for leaf in &mut walked.eight_bit_leaves {
+        let block = leaf.header.bytes.as_deref().unwrap_or(head);
+        let (start, end) = leaf.content;
+        let (offset, len) = (body.start + start.saturating_sub(body.at), end.saturating_sub(start));
+        let Some(size) = low_bytes::size_as_bytes(body.file, offset, len, block)? else { continue };
+        let size_change = size as i64 - len as i64;
+        leaf.low_bytes = true;
+        leaf.body_wire_size = leaf.body_wire_size.saturating_add_signed(size_change);
+        let segment = Segment::LowBytes { file: Arc::clone(body.file), start: offset, len };
+        out.push(AsBytes { piece: Piece { start, end, segment }, size_change });
+    }
+    Ok(out)
+}
+
+/// Calls `consume` with `len` bytes of `file` from offset `start` (with `low_bytes`, as
+/// the bytes of the UTF-8 characters they hold, all below 256), a chunk at a time.
+fn for_each_content_chunk<E>(
+    file: &File,
+    (start, len, low_bytes): (u64, u64, bool),
+    mut consume: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), ChunkError<E>> {
+    if !low_bytes {
+        return for_each_file_chunk(file, start, len, consume);
+    }
+    let mut decoder = low_bytes::LowBytes::default();
+    let mut bytes = Vec::with_capacity(CHUNK);
+    for_each_file_chunk(file, start, len, |chunk| {
+        bytes.clear();
+        if !decoder.decode(chunk, &mut bytes) {
+            // It was decoded whole before; only a file changed since could fail.
+            return Err(ChunkError::Read(io::Error::other("the rendered message changed while it was sent")));
+        }
+        consume(&bytes).map_err(ChunkError::Consumer)
+    })
+    .map_err(|e| match e {
+        ChunkError::Read(e) | ChunkError::Consumer(ChunkError::Read(e)) => ChunkError::Read(e),
+        ChunkError::Consumer(ChunkError::Consumer(e)) => ChunkError::Consumer(e),
     })
 }
 
@@ -665,6 +760,50 @@ pub(crate) mod tests {
         let spool = Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), encode).unwrap();
         assert!(!spool.eight_bit());
         assert_eq!(spool.seven_bit().unwrap().parts, "");
+    }
+
+    #[test]
+    fn a_mime_rendering_sends_parts_of_characters_below_256_as_their_bytes() {
+        // As mime renders into a UTF-8 channel: an octet-stream of bytes 0x80-0xff, UTF-8
+        // bytes given to mime (encoding convertto) in a UTF-8 text part, UTF-8 text given
+        // as characters, and text with a character above 255.
+        let twice: String = "caf\u{e9}\n".bytes().map(char::from).collect();
+        let message = format!(
+            "Content-Type: multipart/mixed; boundary=b\n\n\
+             --b\nContent-Type: application/octet-stream\n\n\u{80}\u{ff}\n\
+             --b\nContent-Type: text/plain; charset=utf-8\n\n{twice}\n\
+             --b\nContent-Type: text/plain; charset=utf-8\n\nGr\u{fc}\u{df}e\n\
+             --b\nContent-Type: text/plain\n\n\u{20ac}\n--b--\n"
+        );
+        let mut file = tempfile();
+        file.write_all(message.as_bytes()).unwrap();
+        let spool = Spool::from_mime(file, |head| Ok::<_, ()>(head.to_vec()), |_, _, _| Ok(None)).unwrap();
+        let expected: Vec<u8> = [
+            &b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/octet-stream\n\n\x80\xff\n"
+                [..],
+            b"--b\nContent-Type: text/plain; charset=utf-8\n\ncaf\xc3\xa9\n\n",
+            "--b\nContent-Type: text/plain; charset=utf-8\n\nGr\u{fc}\u{df}e\n".as_bytes(),
+            "--b\nContent-Type: text/plain\n\n\u{20ac}\n--b--\n".as_bytes(),
+        ]
+        .concat();
+        assert_eq!(collect(&spool), expected);
+        assert_eq!(spool.size(), crate::smtp::message_size(&expected));
+        let seven_bit = spool.seven_bit().unwrap();
+        let converted = collect_in(&spool, Form::SevenBit);
+        assert_eq!(seven_bit.size, crate::smtp::message_size(&converted));
+        let text = String::from_utf8(converted).unwrap();
+        assert!(text.contains("base64\r\n\ngP8=\r\n--b"), "{text}");
+        assert!(text.contains("quoted-printable\r\n\ncaf=C3=A9\r\n\r\n--b"), "{text}");
+        assert!(text.contains("quoted-printable\r\n\nGr=C3=BC=C3=9Fe\r\n--b"), "{text}");
+        assert!(text.contains("quoted-printable\r\n\n=E2=82=AC\r\n--b--"), "{text}");
+        // Read as bytes (Spool::new), the same file goes as it is.
+        let mut file = tempfile();
+        file.write_all(message.as_bytes()).unwrap();
+        assert_eq!(collect(&spool_from(file)), message.as_bytes());
+    }
+
+    fn spool_from(file: File) -> Spool {
+        Spool::new(file, |head| Ok::<_, ()>(head.to_vec()), |_, _, _| Ok(None)).unwrap()
     }
 
     #[test]

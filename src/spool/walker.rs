@@ -117,6 +117,9 @@ pub struct Leaf {
     pub body_end: u64,
     /// The body's size as DATA transmits it (every line end a CRLF).
     pub body_wire_size: u64,
+    /// Its content goes as the bytes of its characters (`spool::low_bytes`; the spool
+    /// decides, after the walk).
+    pub low_bytes: bool,
 }
 
 /// What keeps a message with 8-bit bytes from being converted to 7 bits: 8-bit bytes
@@ -513,7 +516,13 @@ impl Walker {
             return;
         }
         let part = header.part.clone();
-        let leaf = Leaf { header, content: (self.offset, self.offset), body_end: self.offset, body_wire_size: 0 };
+        let leaf = Leaf {
+            header,
+            content: (self.offset, self.offset),
+            body_end: self.offset,
+            body_wire_size: 0,
+            low_bytes: false,
+        };
         self.leaf = Some(OpenLeaf { leaf, wire_start: self.wire, eight_bit: false });
         self.state = State::Body { part };
     }
