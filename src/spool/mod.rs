@@ -192,26 +192,16 @@ impl Spool {
                     counter.add(bytes);
                     eight_bit |= !bytes.is_ascii();
                 }
-                Segment::File { file, start, len } => for_each_file_chunk(file, *start, *len, |chunk| {
-                    counter.add(chunk);
-                    eight_bit |= !chunk.is_ascii();
-                    Ok::<(), io::Error>(())
-                })
-                .map_err(|e| match e {
-                    ChunkError::Read(e) | ChunkError::Consumer(e) => e,
-                })?,
+                Segment::File { file, start, len } => {
+                    eight_bit |= measure(file, (*start, *len, false), &mut counter)?;
+                }
+                Segment::LowBytes { file, start, len } => {
+                    eight_bit |= measure(file, (*start, *len, true), &mut counter)?;
+                }
                 Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
                 Segment::Encoded { file, start, len, low_bytes, encoding } => {
                     counter.add_crlf_lines(downgrade::encoded_size(file, (*start, *len, *low_bytes), *encoding)?)
                 }
-                Segment::LowBytes { file, start, len } => for_each_content_chunk(file, (*start, *len, true), |chunk| {
-                    counter.add(chunk);
-                    eight_bit |= !chunk.is_ascii();
-                    Ok::<(), io::Error>(())
-                })
-                .map_err(|e| match e {
-                    ChunkError::Read(e) | ChunkError::Consumer(e) => e,
-                })?,
             }
         }
         let seven_bit = if eight_bit {
@@ -447,6 +437,21 @@ fn for_each_content_chunk<E>(
         ChunkError::Read(e) | ChunkError::Consumer(ChunkError::Read(e)) => ChunkError::Read(e),
         ChunkError::Consumer(ChunkError::Consumer(e)) => ChunkError::Consumer(e),
     })
+}
+
+/// Counts content (see [`for_each_content_chunk`]) into `counter`; returns whether it
+/// has 8-bit bytes.
+fn measure(file: &File, content: (u64, u64, bool), counter: &mut SizeCounter) -> io::Result<bool> {
+    let mut eight_bit = false;
+    for_each_content_chunk(file, content, |chunk| {
+        counter.add(chunk);
+        eight_bit |= !chunk.is_ascii();
+        Ok::<(), io::Error>(())
+    })
+    .map_err(|e| match e {
+        ChunkError::Read(e) | ChunkError::Consumer(e) => e,
+    })?;
+    Ok(eight_bit)
 }
 
 /// Calls `consume` with `len` bytes of `file` from offset `start`, a chunk at a time.
