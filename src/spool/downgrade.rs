@@ -75,6 +75,9 @@ pub struct Conversion {
     pub encoding: Encoding,
     /// The content to encode (stream offsets), and where the body it replaces ends.
     pub content: (u64, u64),
+    /// The part ends the message: its content's last line end, which the content range
+    /// leaves out, is content too (see [`Encoder::new`]).
+    pub ends_message: bool,
     /// The content is read as its characters' bytes ([`super::low_bytes`]).
     pub low_bytes: bool,
     pub body_end: u64,
@@ -139,30 +142,38 @@ pub fn plan(head: &[u8], walked: Walked) -> Result<Plan, String> {
 fn conversion(head: &[u8], leaf: Leaf) -> Result<Conversion, String> {
     let block = leaf.header.bytes.as_deref().unwrap_or(head);
     let part = &leaf.header.part;
-    // The walker walked into message/rfc822 parts: any other message/* is a leaf here.
-    let media_type =
-        media_type(block).map_or_else(|| "text/plain".into(), |t| String::from_utf8_lossy(&t).into_owned());
+    // The walker walked into message/rfc822 parts and multiparts with a boundary: any
+    // other message/* or multipart/* is a leaf here.
+    let media_type = media_type(block).unwrap_or_else(|| b"text/plain".to_vec());
     let declared = field_value(block, "content-transfer-encoding").map(|v| v.trim_ascii().to_ascii_lowercase());
     match declared.as_deref() {
         None | Some(b"7bit" | b"8bit" | b"binary") => {}
-        Some(other) => {
-            let other = String::from_utf8_lossy(other);
-            return Err(format!("{part} is declared {other} but has 8-bit bytes"));
-        }
+        Some(other) => return Err(format!("{part} is declared {} but has 8-bit bytes", shown(other))),
     }
-    if media_type.starts_with("message/") || media_type.starts_with("multipart/") {
-        return Err(format!("{part} is {media_type}, whose body may not be re-encoded (RFC 2046)"));
+    if media_type.starts_with(b"message/") || media_type.starts_with(b"multipart/") {
+        return Err(format!("{part} is {}, whose body may not be re-encoded (RFC 2046)", shown(&media_type)));
     }
-    let encoding = if media_type.starts_with("text/") { Encoding::QuotedPrintable } else { Encoding::Base64 };
+    let encoding = if media_type.starts_with(b"text/") { Encoding::QuotedPrintable } else { Encoding::Base64 };
     Ok(Conversion {
         header: Rewrite::new(&leaf.header, block, encoding.name()),
         encoding,
         content: leaf.content,
+        ends_message: leaf.ends_stream,
         low_bytes: leaf.low_bytes,
         body_end: leaf.body_end,
         body_wire_size: leaf.body_wire_size,
         encoded_size: 0,
     })
+}
+
+/// A header value for a message: printable ASCII (others as `?`), at most 40 characters.
+fn shown(value: &[u8]) -> String {
+    let text: String = value.iter().take(40).map(|&b| if b == b' ' || b.is_ascii_graphic() { char::from(b) } else { '?' }).collect();
+    if value.len() > 40 {
+        format!("{text}...")
+    } else {
+        text
+    }
 }
 
 /// `block` with its Content-Transfer-Encoding fields replaced by one saying `encoding`,
@@ -198,17 +209,17 @@ pub fn measure(plan: &mut Plan, file: &File, head_len: u64, body_start: u64) -> 
         let (start, end) = conversion.content;
         let offset = body_start + start.saturating_sub(head_len);
         let len = end.saturating_sub(start);
-        conversion.encoded_size = encoded_size(file, (offset, len, conversion.low_bytes), conversion.encoding)?;
+        let encoder = Encoder::new(conversion.encoding, conversion.ends_message);
+        conversion.encoded_size = encoded_size(file, (offset, len, conversion.low_bytes), encoder)?;
     }
     Ok(())
 }
 
 /// The size of `len` bytes of `file` from `start` (read as their characters' bytes with
-/// `low_bytes`) encoded with `encoding` (its lines end CRLF: the size DATA transmits).
-pub fn encoded_size(file: &File, (start, len, low_bytes): (u64, u64, bool), encoding: Encoding) -> io::Result<u64> {
+/// `low_bytes`) encoded by `encoder` (its lines end CRLF: the size DATA transmits).
+pub fn encoded_size(file: &File, (start, len, low_bytes): (u64, u64, bool), mut encoder: Encoder) -> io::Result<u64> {
     let mut size = 0;
     let mut out = Vec::new();
-    let mut encoder = Encoder::new(encoding);
     for_each_content_chunk(file, (start, len, low_bytes), |chunk| {
         out.clear();
         encoder.encode(chunk, &mut out);
@@ -227,21 +238,25 @@ pub fn encoded_size(file: &File, (start, len, low_bytes): (u64, u64, bool), enco
 #[derive(Debug)]
 pub enum Encoder {
     QuotedPrintable(QuotedPrintable),
-    Base64(Base64Text),
+    /// With `line_end`, the content ends with a line end that it was given without.
+    Base64 { encoder: Base64Text, line_end: bool },
 }
 
 impl Encoder {
-    pub fn new(encoding: Encoding) -> Encoder {
+    /// An encoder for content that (`ends_message`) ends the message, whose last line end
+    /// (left out, like the one before a delimiter) is content too: base64 encodes it;
+    /// quoted-printable's own last line end stands for it.
+    pub fn new(encoding: Encoding, ends_message: bool) -> Encoder {
         match encoding {
             Encoding::QuotedPrintable => Encoder::QuotedPrintable(QuotedPrintable::default()),
-            Encoding::Base64 => Encoder::Base64(Base64Text::default()),
+            Encoding::Base64 => Encoder::Base64 { encoder: Base64Text::default(), line_end: ends_message },
         }
     }
 
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match self {
             Encoder::QuotedPrintable(e) => e.encode(input, out),
-            Encoder::Base64(e) => e.encode(input, out),
+            Encoder::Base64 { encoder, .. } => encoder.encode(input, out),
         }
     }
 
@@ -254,8 +269,11 @@ impl Encoder {
                 e.finish(out);
                 out.extend_from_slice(b"\r\n");
             }
-            Encoder::Base64(e) => {
-                if !e.finish(out) {
+            Encoder::Base64 { mut encoder, line_end } => {
+                if line_end {
+                    encoder.encode(b"\r\n", out);
+                }
+                if !encoder.finish(out) {
                     out.extend_from_slice(b"\r\n");
                 }
             }
@@ -283,7 +301,7 @@ mod tests {
 
     fn leaf(header: &[u8]) -> Leaf {
         let header = Block { part: PartId::default(), bytes: Some(header.to_vec()), range: (0, 0) };
-        Leaf { header, content: (0, 0), body_end: 0, body_wire_size: 0, low_bytes: false }
+        Leaf { header, content: (0, 0), ends_stream: false, body_end: 0, body_wire_size: 0, low_bytes: false }
     }
 
     #[test]
@@ -304,6 +322,12 @@ mod tests {
             encoding(b"Content-Type: message/partial\n\n"),
             Err("the message is message/partial, whose body may not be re-encoded (RFC 2046)".into())
         );
+        assert_eq!(
+            encoding(b"Content-Type: multipart/mixed\n\n"),
+            Err("the message is multipart/mixed, whose body may not be re-encoded (RFC 2046)".into())
+        );
+        let junk = encoding(b"Content-Transfer-Encoding: x\x01\xe9yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n\n");
+        assert_eq!(junk, Err("the message is declared x??yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy... but has 8-bit bytes".into()));
         let header = b"Subject: \xe9\n\n";
         assert_eq!(plan(header, Walked::default()).unwrap_err(), "the message's header has 8-bit bytes");
         let elsewhere = Walked { obstacle: Some(Obstacle::EightBitMultipart(PartId::default())), ..Walked::default() };

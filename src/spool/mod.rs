@@ -63,7 +63,7 @@ pub enum Segment {
     /// `len` bytes of a file from offset `start`, a part's content (read as its
     /// characters' bytes with `low_bytes`, see `low_bytes`), re-encoded, its last line
     /// ended (see `Encoder::finish`).
-    Encoded { file: Arc<File>, start: u64, len: u64, low_bytes: bool, encoding: Encoding },
+    Encoded { file: Arc<File>, start: u64, len: u64, low_bytes: bool, encoding: Encoding, ends_message: bool },
     /// `len` bytes of a file from offset `start`, UTF-8 whose characters are all below
     /// 256, as those characters' bytes (see `low_bytes`).
     LowBytes { file: Arc<File>, start: u64, len: u64 },
@@ -199,8 +199,9 @@ impl Spool {
                     eight_bit |= measure(file, (*start, *len, true), &mut counter)?;
                 }
                 Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
-                Segment::Encoded { file, start, len, low_bytes, encoding } => {
-                    counter.add_crlf_lines(downgrade::encoded_size(file, (*start, *len, *low_bytes), *encoding)?)
+                Segment::Encoded { file, start, len, low_bytes, encoding, ends_message } => {
+                    let encoder = Encoder::new(*encoding, *ends_message);
+                    counter.add_crlf_lines(downgrade::encoded_size(file, (*start, *len, *low_bytes), encoder)?)
                 }
             }
         }
@@ -263,8 +264,8 @@ impl Spool {
                 Segment::LowBytes { file, start, len } => {
                     for_each_content_chunk(file, (*start, *len, true), &mut consume)?
                 }
-                Segment::Encoded { file, start, len, low_bytes, encoding } => {
-                    let mut encoder = Encoder::new(*encoding);
+                Segment::Encoded { file, start, len, low_bytes, encoding, ends_message } => {
+                    let mut encoder = Encoder::new(*encoding, *ends_message);
                     let mut out = Vec::with_capacity(CHUNK * 2);
                     for_each_content_chunk(file, (*start, *len, *low_bytes), |chunk| {
                         out.clear();
@@ -353,6 +354,7 @@ fn seven_bit_form(
             len: end.saturating_sub(start),
             low_bytes: c.low_bytes,
             encoding: c.encoding,
+            ends_message: c.ends_message,
         };
         pieces.push(Piece { start, end: c.body_end, segment: content });
     }
@@ -711,6 +713,19 @@ pub(crate) mod tests {
                 format!("A: 1\nContent-Transfer-Encoding: quoted-printable\r\n\n{body}")
             );
             assert_eq!(seven_bit.size, crate::smtp::message_size(&converted), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn a_base64_part_that_ends_the_message_keeps_its_last_line_end() {
+        // What a server with 8BITMIME gets is the content and a CRLF (DATA ends an
+        // unfinished last line): the base64 must decode to the same.
+        for message in [&b"Content-Type: image/png\n\n\xe9\n"[..], b"Content-Type: image/png\n\n\xe9"] {
+            let spool = spool_of(message);
+            let converted = collect_in(&spool, Form::SevenBit);
+            assert_eq!(spool.seven_bit().unwrap().size, crate::smtp::message_size(&converted));
+            let text = String::from_utf8(converted).unwrap();
+            assert!(text.ends_with("base64\r\n\n6Q0K\r\n"), "{text:?}");
         }
     }
 

@@ -113,6 +113,10 @@ pub struct Leaf {
     /// Where its content starts and ends: the body without the line end that belongs to
     /// the delimiter after it (RFC 2046 §5.1.1) or that ends the stream.
     pub content: (u64, u64),
+    /// It ends the stream, so the line end after its content is the content's (and is
+    /// there in what the server gets even when the stream has none: DATA ends the last
+    /// line).
+    pub ends_stream: bool,
     /// Where the body ends, that line end included.
     pub body_end: u64,
     /// The body's size as DATA transmits it (every line end a CRLF).
@@ -313,6 +317,9 @@ impl Walker {
         }
         // The content ends before the stream's last line end, if it has one.
         let content_end = if unfinished { self.offset } else { self.offset.saturating_sub(self.previous_end_len) };
+        if let Some(open) = &mut self.leaf {
+            open.leaf.ends_stream = true;
+        }
         self.close_leaf(content_end, self.offset, self.wire);
         Ok(self.walked)
     }
@@ -519,6 +526,7 @@ impl Walker {
         let leaf = Leaf {
             header,
             content: (self.offset, self.offset),
+            ends_stream: false,
             body_end: self.offset,
             body_wire_size: 0,
             low_bytes: false,
