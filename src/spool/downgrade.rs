@@ -168,7 +168,8 @@ fn conversion(head: &[u8], leaf: Leaf) -> Result<Conversion, String> {
 
 /// A header value for a message: printable ASCII (others as `?`), at most 40 characters.
 fn shown(value: &[u8]) -> String {
-    let text: String = value.iter().take(40).map(|&b| if b == b' ' || b.is_ascii_graphic() { char::from(b) } else { '?' }).collect();
+    let text: String =
+        value.iter().take(40).map(|&b| if b == b' ' || b.is_ascii_graphic() { char::from(b) } else { '?' }).collect();
     if value.len() > 40 {
         format!("{text}...")
     } else {
@@ -239,7 +240,10 @@ pub fn encoded_size(file: &File, (start, len, low_bytes): (u64, u64, bool), mut 
 pub enum Encoder {
     QuotedPrintable(QuotedPrintable),
     /// With `line_end`, the content ends with a line end that it was given without.
-    Base64 { encoder: Base64Text, line_end: bool },
+    Base64 {
+        encoder: Base64Text,
+        line_end: bool,
+    },
 }
 
 impl Encoder {
@@ -327,7 +331,10 @@ mod tests {
             Err("the message is multipart/mixed, whose body may not be re-encoded (RFC 2046)".into())
         );
         let junk = encoding(b"Content-Transfer-Encoding: x\x01\xe9yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n\n");
-        assert_eq!(junk, Err("the message is declared x??yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy... but has 8-bit bytes".into()));
+        assert_eq!(
+            junk,
+            Err("the message is declared x??yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy... but has 8-bit bytes".into())
+        );
         let header = b"Subject: \xe9\n\n";
         assert_eq!(plan(header, Walked::default()).unwrap_err(), "the message's header has 8-bit bytes");
         let elsewhere = Walked { obstacle: Some(Obstacle::EightBitMultipart(PartId::default())), ..Walked::default() };
