@@ -48,70 +48,86 @@ pub fn text(text: &str) -> EncodedText {
 /// as the DATA encoder reads them (CRLF, LF or a bare CR: each a hard line break, written
 /// CRLF); soft breaks keep every line within 76 characters; a space or tab that ends a
 /// line is encoded, and so is the `F` of a line starting `From `, which mbox stores
-/// would otherwise mangle.
+/// would otherwise mangle. A line is encoded as it comes; only a line cut by the end of
+/// an input piece is kept, and of a long one only its last bytes (what the next bytes
+/// decide), so memory stays bounded.
 #[derive(Debug, Default)]
 pub struct QuotedPrintable {
     /// Characters on the output line so far.
     width: usize,
-    /// Bytes of the line not written yet, because how they are written depends on what
-    /// follows: the last one (it may end the line), or a line start that may be `From `.
-    held: Vec<u8>,
+    /// The current line's bytes not encoded yet.
+    line: Vec<u8>,
     /// The last byte was a CR: an LF right after it is part of the same line end.
     pending_cr: bool,
 }
 
+/// How many bytes of a line cut by the end of a piece are kept before the first of them
+/// are encoded.
+const QP_LINE_BUFFER: usize = 4096;
+
+/// How many bytes after a character decide how it is written: it may be the last of its
+/// line, or the `F` of `From `.
+const QP_LOOKAHEAD: usize = 4;
+
 impl QuotedPrintable {
     /// Appends the encoding of `input`, the next bytes of the text, to `out`.
-    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
-            if std::mem::take(&mut self.pending_cr) && b == b'\n' {
-                continue;
+    pub fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.pending_cr) {
+            input = input.strip_prefix(b"\n").unwrap_or(input);
+        }
+        while !input.is_empty() {
+            let Some(at) = input.iter().position(|&b| b == b'\r' || b == b'\n') else {
+                self.line.extend_from_slice(input);
+                if self.line.len() > QP_LINE_BUFFER {
+                    let line = std::mem::take(&mut self.line);
+                    let decided = line.len() - QP_LOOKAHEAD;
+                    self.encode_line(&line, decided, false, out);
+                    self.line = line;
+                    self.line.drain(..decided);
+                }
+                return;
+            };
+            let (text, rest) = input.split_at(at);
+            if self.line.is_empty() {
+                self.encode_line(text, text.len(), true, out);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(text);
+                self.encode_line(&line, line.len(), true, out);
+                line.clear();
+                self.line = line;
             }
-            match b {
-                b'\r' => {
-                    self.end_line(out);
+            out.extend_from_slice(b"\r\n");
+            self.width = 0;
+            input = match rest {
+                [b'\r'] => {
                     self.pending_cr = true;
+                    &[]
                 }
-                b'\n' => self.end_line(out),
-                _ => {
-                    self.held.push(b);
-                    self.write_held(false, out);
-                }
-            }
+                [b'\r', b'\n', after @ ..] | [_, after @ ..] => after,
+                [] => &[],
+            };
         }
     }
 
-    /// Writes what is held: the text ends here, its last line without a line end.
+    /// Writes what is kept: the text ends here, its last line without a line end.
     pub fn finish(mut self, out: &mut Vec<u8>) {
-        self.write_held(true, out);
+        let line = std::mem::take(&mut self.line);
+        self.encode_line(&line, line.len(), true, out);
     }
 
-    fn end_line(&mut self, out: &mut Vec<u8>) {
-        self.write_held(true, out);
-        out.extend_from_slice(b"\r\n");
-        self.width = 0;
-    }
-
-    /// Writes the held bytes whose form is known; with `line_ends`, all of them, the
-    /// last one as the end of its line.
-    fn write_held(&mut self, line_ends: bool, out: &mut Vec<u8>) {
-        let mut written = 0;
-        while let Some(&b) = self.held.get(written) {
-            let rest = self.held.get(written..).unwrap_or_default();
-            let last = line_ends && rest.len() == 1;
-            if !line_ends && rest.len() == 1 {
-                break;
-            }
+    /// Writes the first `upto` bytes of `line`, the bytes after them read only to decide
+    /// how; `ends_line`: `line` holds the rest of its line (its last byte is the line's).
+    fn encode_line(&mut self, line: &[u8], upto: usize, ends_line: bool, out: &mut Vec<u8>) {
+        for (i, &b) in line.iter().enumerate().take(upto) {
+            let last = ends_line && i + 1 == line.len();
             // Room for the `=` of a soft break, unless this is the line's last character.
             let room = if last { MAX_QP_LINE } else { MAX_QP_LINE - 1 };
             let starts_line = self.width == 0 || self.width + 1 > room;
-            if starts_line && !line_ends && rest.len() < 5 && b"From ".starts_with(rest) {
-                break;
-            }
             let literal = match b {
                 b'=' => false,
                 b' ' | b'\t' => !last,
-                b'F' => !(starts_line && rest.starts_with(b"From ")),
+                b'F' => !(starts_line && line.get(i..i + 5) == Some(b"From ")),
                 33..=126 => true,
                 _ => false,
             };
@@ -127,9 +143,7 @@ impl QuotedPrintable {
                 out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
             }
             self.width += len;
-            written += 1;
         }
-        self.held.drain(..written);
     }
 }
 
@@ -335,6 +349,20 @@ mod tests {
         let decoded = decode_qp_bytes(&whole);
         let expected = String::from_utf8_lossy(&input).replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
         assert_eq!(String::from_utf8_lossy(&decoded), expected);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_is_the_same_whatever_the_pieces() {
+        // 75 characters make a soft break, so "From " starts an output line each time.
+        let unit = format!("{}From \u{e9} ", "x".repeat(75));
+        let line = unit.repeat(200);
+        let input = format!("{line}\n{line}").into_bytes();
+        let whole = qp_in_pieces(&input, input.len());
+        for piece in [1, 5, 4096, 4097, 5000] {
+            assert_eq!(qp_in_pieces(&input, piece), whole, "pieces of {piece}");
+        }
+        assert!(whole.split("\r\n").all(|l| l.len() <= 76 && !l.starts_with("From ")), "{whole}");
+        assert_eq!(decode_qp_bytes(&whole), format!("{line}\r\n{line}").into_bytes());
     }
 
     #[test]
