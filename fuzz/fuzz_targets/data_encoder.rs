@@ -13,7 +13,11 @@
 //! (e) `message_size(message)` is the decoded length.
 #![no_main]
 
+#[path = "shared/line_ends.rs"]
+mod line_ends;
+
 use libfuzzer_sys::fuzz_target;
+use line_ends::normalised;
 use tclsmtp::smtp::{message_size, DataEncoder};
 
 fuzz_target!(|data: &[u8]| {
@@ -76,30 +80,6 @@ fn decode(encoded: &[u8]) -> Vec<u8> {
         assert!(!line.contains(&b'\r'), "bare CR in {encoded:?}");
         assert_ne!(line, b".", "a lone dot before the end in {encoded:?}");
         out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// The message with every line ending made CRLF and a CRLF added to an unfinished last line;
-/// written without the crate, byte by byte with look-ahead.
-fn normalised(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 2);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    if !message.is_empty() && !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out

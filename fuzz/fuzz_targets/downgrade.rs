@@ -89,6 +89,10 @@
 //! crate's `seven_bit()`.
 #![no_main]
 
+#[path = "shared/line_ends.rs"]
+mod line_ends;
+
+use line_ends::normalised;
 use std::fmt::Write as _;
 
 use libfuzzer_sys::fuzz_target;
@@ -295,32 +299,9 @@ fn server_head_end(message: &[u8]) -> usize {
 
 // ---- The oracle -----------------------------------------------------------------------
 
-/// What a server stores: every line end a CRLF, a CRLF added to an unfinished last line.
-fn delivered(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 8 + 2);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    if !message.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 fn oracle(message: &[u8], converted: &[u8]) {
-    let a_bytes = delivered(message);
-    let b_bytes = delivered(converted);
+    let a_bytes = normalised(message);
+    let b_bytes = normalised(converted);
     let a = mailparse::parse_mail(&a_bytes).expect("mailparse takes the input");
     let b = mailparse::parse_mail(&b_bytes).expect("mailparse takes the converted message");
     let context = || format!("input\n{}\nconverted\n{}", show(message), show(converted));

@@ -126,8 +126,8 @@ pub fn parse(
     };
     let message = match source {
         Source::Build(mail) => {
-            let segments = compose::build(mail, compose::Stamp { date, message_id, boundary }).map_err(Error::from)?;
-            Spool::from_segments(segments).map_err(|e| Error::Render(format!("cannot read an attachment: {e}")))?
+            let pieces = compose::build(mail, compose::Stamp { date, message_id, boundary }).map_err(Error::from)?;
+            Spool::from_composed(pieces)
         }
         Source::Text(text) => {
             let file = spool::unlinked_file(text.as_bytes())

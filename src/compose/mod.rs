@@ -1,5 +1,5 @@
 //! The message builder behind `smtp::mail`: a [`Mail`] (addresses, subject, header
-//! fields, text, HTML, attachments) becomes the [`Segment`]s of a [`Spool`]: headers
+//! fields, text, HTML, attachments) becomes the pieces ([`Composed`]) of a [`Spool`]: headers
 //! written here (RFC 5322, RFC 2047 encoded words, RFC 2231 file names), the text as 7bit
 //! or quoted-printable, attachments as base64, streamed from their files when they are
 //! files. No Tcl: the command layer turns options into a `Mail`.
@@ -19,7 +19,7 @@ pub use body::{base64_lines, base64_size, Base64Text, QuotedPrintable, BASE64_LI
 pub use error::Error;
 pub use header::{field, Mailbox};
 
-use crate::spool::Segment;
+use crate::spool::Composed;
 
 /// What to send.
 #[derive(Debug, Clone, Default)]
@@ -81,8 +81,8 @@ enum Body {
     },
 }
 
-/// Builds the message: its segments, ready for [`crate::spool::Spool::from_segments`].
-pub fn build(mail: Mail, stamp: Stamp<'_>) -> Result<Vec<Segment>, Error> {
+/// Builds the message: its pieces, ready for [`crate::spool::Spool::from_composed`].
+pub fn build(mail: Mail, stamp: Stamp<'_>) -> Result<Vec<Composed>, Error> {
     let mut fields = Vec::new();
     let has = |name: &str| mail.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("Date") {
@@ -109,7 +109,7 @@ pub fn build(mail: Mail, stamp: Stamp<'_>) -> Result<Vec<Segment>, Error> {
     fields.extend(header::raw("MIME-Version", "1.0")?);
 
     let entity = structure(mail)?;
-    let mut out = Emitter { segments: Vec::new(), pending: fields };
+    let mut out = Emitter { pieces: Vec::new(), pending: fields };
     out.entity(entity, stamp.boundary)?;
     Ok(out.finish())
 }
@@ -201,9 +201,9 @@ fn attachment_entity(a: Attachment) -> Result<Entity, Error> {
     Ok(Entity::Leaf { fields, body })
 }
 
-/// Writes entities out as segments.
+/// Writes entities out as pieces.
 struct Emitter {
-    segments: Vec<Segment>,
+    pieces: Vec<Composed>,
     /// Bytes not yet pushed as a segment.
     pending: Vec<u8>,
 }
@@ -219,8 +219,8 @@ impl Emitter {
                 match body {
                     Body::Bytes(bytes) => self.pending.extend(bytes),
                     Body::File { file, len } => {
-                        self.segments.push(Segment::Bytes(std::mem::take(&mut self.pending)));
-                        self.segments.push(Segment::Base64 { file, len });
+                        self.pieces.push(Composed::Bytes(std::mem::take(&mut self.pending)));
+                        self.pieces.push(Composed::Base64 { file, len });
                     }
                 }
             }
@@ -239,11 +239,11 @@ impl Emitter {
         Ok(())
     }
 
-    fn finish(mut self) -> Vec<Segment> {
+    fn finish(mut self) -> Vec<Composed> {
         if !self.pending.is_empty() {
-            self.segments.push(Segment::Bytes(self.pending));
+            self.pieces.push(Composed::Bytes(self.pending));
         }
-        self.segments
+        self.pieces
     }
 }
 
@@ -259,7 +259,7 @@ mod tests {
             Ok(format!("b{n}"))
         };
         let stamp = Stamp { date: "Thu, 03 Dec 2026 08:00:00 +0000", message_id: "<1@x>", boundary: &mut boundary };
-        let spool = Spool::from_segments(build(mail, stamp).unwrap()).unwrap();
+        let spool = Spool::from_composed(build(mail, stamp).unwrap());
         let out = crate::spool::tests::collect(&spool);
         assert_eq!(spool.size(), crate::smtp::message_size(&out));
         String::from_utf8(out).unwrap()

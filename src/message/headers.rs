@@ -105,11 +105,7 @@ impl HeaderPlan {
         let Some(encode) = self.encode.filter(|_| !block.is_ascii()) else { return Ok(repaired) };
         let (mut fields, _) = split(block);
         encode_fields(&mut fields, encode);
-        let mut out = Vec::with_capacity(block.len() + 64);
-        for f in &fields {
-            fold(f, &mut out)?;
-        }
-        out.extend_from_slice(b"\r\n");
+        let out = header_block(&fields, block.len() + 64)?;
         block::check(&out, part, |name| self.declares(name))?;
         Ok(Some(out))
     }
@@ -205,13 +201,19 @@ pub fn rewrite(message: &[u8], plan: &HeaderPlan) -> Result<Vec<u8>, Error> {
     if let Some(encode) = plan.encode {
         encode_fields(&mut fields, encode);
     }
-    let mut out = Vec::with_capacity(message.len() + 256);
-    for f in &fields {
+    let mut out = header_block(&fields, message.len() + 256)?;
+    block::check(&out, "the message", |name| plan.declares(name))?;
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// `fields`, each folded where too long, and the empty line that ends a header block.
+fn header_block(fields: &[Field], capacity: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(capacity);
+    for f in fields {
         fold(f, &mut out)?;
     }
     out.extend_from_slice(b"\r\n");
-    block::check(&out, "the message", |name| plan.declares(name))?;
-    out.extend_from_slice(body);
     Ok(out)
 }
 

@@ -51,9 +51,20 @@ enum SevenBitForm {
     Impossible(String),
 }
 
+/// A piece of a message built by `smtp::mail` ([`Spool::from_composed`]).
+#[derive(Debug)]
+pub enum Composed {
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of a file, sent as base64 lines ending CRLF (an attachment).
+    Base64 {
+        file: File,
+        len: u64,
+    },
+}
+
 /// A piece of a message.
 #[derive(Debug)]
-pub enum Segment {
+enum Segment {
     /// Bytes in memory.
     Bytes(Vec<u8>),
     /// `len` bytes of a file, from offset `start`.
@@ -180,37 +191,32 @@ impl Spool {
         Ok(Spool { segments: assemble(head, body, pieces), size, eight_bit, seven_bit })
     }
 
-    /// A message made of `segments` (lines ending CRLF, LF or CR), measured for `SIZE=`;
-    /// files are sized from their lengths, not read. It is built with 7-bit bodies
-    /// (`smtp::mail`'s), so 8-bit bytes are in its header, and it cannot be converted.
-    pub fn from_segments(segments: Vec<Segment>) -> Result<Spool, io::Error> {
+    /// A message built here (`smtp::mail`'s: lines ending CRLF, LF or CR), measured for
+    /// `SIZE=` from its pieces' lengths, nothing read. Its bodies are 7-bit, so 8-bit
+    /// bytes are in its header, and it cannot be converted.
+    pub fn from_composed(pieces: Vec<Composed>) -> Spool {
         let mut counter = SizeCounter::default();
         let mut eight_bit = false;
-        for segment in &segments {
-            match segment {
-                Segment::Bytes(bytes) => {
-                    counter.add(bytes);
+        let segments = pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Composed::Bytes(bytes) => {
+                    counter.add(&bytes);
                     eight_bit |= !bytes.is_ascii();
+                    Segment::Bytes(bytes)
                 }
-                Segment::File { file, start, len } => {
-                    eight_bit |= measure(file, (*start, *len, false), &mut counter)?;
+                Composed::Base64 { file, len } => {
+                    counter.add_crlf_lines(base64_size(len));
+                    Segment::Base64 { file, len }
                 }
-                Segment::LowBytes { file, start, len } => {
-                    eight_bit |= measure(file, (*start, *len, true), &mut counter)?;
-                }
-                Segment::Base64 { len, .. } => counter.add_crlf_lines(base64_size(*len)),
-                Segment::Encoded { file, start, len, low_bytes, encoding, ends_message } => {
-                    let encoder = Encoder::new(*encoding, *ends_message);
-                    counter.add_crlf_lines(downgrade::encoded_size(file, (*start, *len, *low_bytes), encoder)?)
-                }
-            }
-        }
+            })
+            .collect();
         let seven_bit = if eight_bit {
             SevenBitForm::Impossible("the message's header has 8-bit bytes".into())
         } else {
             SevenBitForm::Same
         };
-        Ok(Spool { segments, size: counter.total(), eight_bit, seven_bit })
+        Spool { segments, size: counter.total(), eight_bit, seven_bit }
     }
 
     /// The size DATA transmits before dot-stuffing: every line end counted as CRLF.
@@ -439,21 +445,6 @@ fn for_each_content_chunk<E>(
         ChunkError::Read(e) | ChunkError::Consumer(ChunkError::Read(e)) => ChunkError::Read(e),
         ChunkError::Consumer(ChunkError::Consumer(e)) => ChunkError::Consumer(e),
     })
-}
-
-/// Counts content (see [`for_each_content_chunk`]) into `counter`; returns whether it
-/// has 8-bit bytes.
-fn measure(file: &File, content: (u64, u64, bool), counter: &mut SizeCounter) -> io::Result<bool> {
-    let mut eight_bit = false;
-    for_each_content_chunk(file, content, |chunk| {
-        counter.add(chunk);
-        eight_bit |= !chunk.is_ascii();
-        Ok::<(), io::Error>(())
-    })
-    .map_err(|e| match e {
-        ChunkError::Read(e) | ChunkError::Consumer(e) => e,
-    })?;
-    Ok(eight_bit)
 }
 
 /// Calls `consume` with `len` bytes of `file` from offset `start`, a chunk at a time.
